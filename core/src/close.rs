@@ -1,0 +1,658 @@
+//! Close codes, Close frames, and how a connection ended ([`Closure`]).
+//!
+//! Every connection ends with exactly one [`Closure`]. It says whether the closing handshake
+//! completed ([`ClosureKind::Clean`]), whether we failed the connection because the peer broke
+//! the protocol ([`ClosureKind::Failed`]), or whether the transport ended without a closing
+//! handshake ([`ClosureKind::Abnormal`], close code 1006, which is never sent on the wire —
+//! RFC 6455 §7.1.5). An abnormal closure carries its *cause* and the *phase* of the protocol it
+//! happened in, and its `Display` is one sentence with a hint a user can act on.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::error::{ProtocolError, SendError};
+use crate::frame::OpCode;
+use crate::utf8::Utf8Validator;
+
+/// A close status code (RFC 6455 §7.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CloseCode(u16);
+
+impl CloseCode {
+    /// 1000: the purpose of the connection was fulfilled.
+    pub const NORMAL: CloseCode = CloseCode(1000);
+    /// 1001: the endpoint is going away (server shutdown, page navigation).
+    pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    /// 1002: protocol error.
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// 1003: a data type the endpoint cannot accept.
+    pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
+    /// 1005: no status code was present. Never sent on the wire.
+    pub const NO_STATUS: CloseCode = CloseCode(1005);
+    /// 1006: the connection closed without a Close frame. Never sent on the wire.
+    pub const ABNORMAL: CloseCode = CloseCode(1006);
+    /// 1007: data inconsistent with its type (invalid UTF-8 in text).
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
+    /// 1008: a message violated the endpoint's policy.
+    pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
+    /// 1009: a message too big to process.
+    pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    /// 1010: the client expected the server to negotiate an extension.
+    pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
+    /// 1011: the server met an unexpected condition.
+    pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
+    /// 1012: the service is restarting (IANA registry).
+    pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
+    /// 1013: try again later (IANA registry).
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
+    /// 1014: a gateway got an invalid response upstream (IANA registry).
+    pub const BAD_GATEWAY: CloseCode = CloseCode(1014);
+    /// 1015: the TLS handshake failed. Never sent on the wire.
+    pub const TLS_HANDSHAKE: CloseCode = CloseCode(1015);
+
+    /// A close code with any value; see [`is_sendable`](Self::is_sendable) for which may go on the wire.
+    pub const fn new(code: u16) -> CloseCode {
+        CloseCode(code)
+    }
+
+    /// The numeric value.
+    pub const fn as_u16(self) -> u16 {
+        self.0
+    }
+
+    /// Whether this code may appear in a Close frame (§7.4.1, §7.4.2, IANA registry):
+    /// 1000–1003, 1007–1014 and 3000–4999. 1004 is reserved, 1005, 1006 and 1015 are for
+    /// reporting only, and the rest of 0–2999 is unassigned.
+    pub const fn is_sendable(self) -> bool {
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+
+    /// A short description of a registered code, for diagnostics.
+    pub const fn description(self) -> &'static str {
+        match self.0 {
+            1000 => "normal closure",
+            1001 => "going away",
+            1002 => "protocol error",
+            1003 => "unsupported data",
+            1005 => "no status code",
+            1006 => "abnormal closure",
+            1007 => "invalid payload data",
+            1008 => "policy violation",
+            1009 => "message too big",
+            1010 => "mandatory extension missing",
+            1011 => "internal server error",
+            1012 => "service restart",
+            1013 => "try again later",
+            1014 => "bad gateway",
+            1015 => "TLS handshake failure",
+            3000..=3999 => "registered application code",
+            4000..=4999 => "private application code",
+            _ => "unassigned code",
+        }
+    }
+}
+
+impl fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0, self.description())
+    }
+}
+
+impl From<CloseCode> for u16 {
+    fn from(c: CloseCode) -> u16 {
+        c.0
+    }
+}
+
+/// Largest close reason: a control payload of 125 bytes minus the 2-byte code (§5.5).
+pub const MAX_REASON_LEN: usize = 123;
+
+/// The content of a Close frame: an optional code and a UTF-8 reason of at most 123 bytes.
+///
+/// Stored inline (no allocation), so it can be queued, reported and copied freely.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CloseFrame {
+    code: Option<CloseCode>,
+    reason: [u8; MAX_REASON_LEN],
+    reason_len: u8,
+}
+
+impl CloseFrame {
+    /// A Close frame with no status code (received as 1005).
+    pub const EMPTY: CloseFrame = CloseFrame {
+        code: None,
+        reason: [0; MAX_REASON_LEN],
+        reason_len: 0,
+    };
+
+    /// A Close frame to send, checking the code may go on the wire and the reason fits.
+    pub fn new(code: CloseCode, reason: &str) -> Result<CloseFrame, SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(SendError::ReasonTooLong { len: reason.len() });
+        }
+        let mut frame = CloseFrame {
+            code: Some(code),
+            ..CloseFrame::EMPTY
+        };
+        frame.reason[..reason.len()].copy_from_slice(reason.as_bytes());
+        frame.reason_len = reason.len() as u8;
+        Ok(frame)
+    }
+
+    /// Parses a received Close payload (§5.5.1, §7.4).
+    pub fn parse(payload: &[u8]) -> Result<CloseFrame, ProtocolError> {
+        match payload {
+            [] => Ok(CloseFrame::EMPTY),
+            [_] => Err(ProtocolError::InvalidClosePayload),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_sendable() {
+                    return Err(ProtocolError::InvalidCloseCode(code.0));
+                }
+                if reason.len() > MAX_REASON_LEN {
+                    return Err(ProtocolError::ControlFrameTooLong);
+                }
+                let mut v = Utf8Validator::new();
+                if v.feed(reason).is_err() || !v.is_complete() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                let mut frame = CloseFrame {
+                    code: Some(code),
+                    ..CloseFrame::EMPTY
+                };
+                frame.reason[..reason.len()].copy_from_slice(reason);
+                frame.reason_len = reason.len() as u8;
+                Ok(frame)
+            }
+        }
+    }
+
+    /// The status code, or `None` when the frame had none.
+    pub const fn code(&self) -> Option<CloseCode> {
+        self.code
+    }
+
+    /// The status code as reported to applications: 1005 when the frame had none (§7.1.5).
+    pub fn reported_code(&self) -> CloseCode {
+        self.code.unwrap_or(CloseCode::NO_STATUS)
+    }
+
+    /// The reason text (may be empty).
+    pub fn reason(&self) -> &str {
+        // Only valid UTF-8 is ever stored: `new` takes a `&str`, `parse` validates.
+        core::str::from_utf8(&self.reason[..self.reason_len as usize]).unwrap_or("")
+    }
+
+    /// Writes the frame's payload (code and reason) into `out`, returning its length (≤ 125).
+    pub(crate) fn write_payload(&self, out: &mut [u8]) -> usize {
+        match self.code {
+            None => 0,
+            Some(code) => {
+                out[..2].copy_from_slice(&code.0.to_be_bytes());
+                let n = self.reason_len as usize;
+                out[2..2 + n].copy_from_slice(&self.reason[..n]);
+                2 + n
+            }
+        }
+    }
+}
+
+impl fmt::Debug for CloseFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloseFrame")
+            .field("code", &self.code)
+            .field("reason", &self.reason())
+            .finish()
+    }
+}
+
+impl fmt::Display for CloseFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            None => f.write_str("no status code"),
+            Some(code) if self.reason_len == 0 => write!(f, "{code}"),
+            Some(code) => write!(f, "{code}, reason {:?}", self.reason()),
+        }
+    }
+}
+
+/// Which side started the closing handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Initiator {
+    /// We sent the first Close frame.
+    Local,
+    /// The peer sent the first Close frame.
+    Peer,
+}
+
+/// How the transport failed, as reported by the driver. Mirrors the `std::io::ErrorKind`s that
+/// matter for a connection, so that `no_std` drivers can report them too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The peer reset the connection (TCP RST).
+    ConnectionReset,
+    /// The connection was aborted locally or by an intermediary.
+    ConnectionAborted,
+    /// Writing failed because the connection is gone.
+    BrokenPipe,
+    /// The operating system gave up on the connection (e.g. TCP retransmission timeout).
+    TimedOut,
+    /// The network or host became unreachable.
+    Unreachable,
+    /// The TLS layer failed (bad record, alert).
+    Tls,
+    /// Any other transport failure.
+    Other,
+}
+
+impl TransportError {
+    const fn describe(self) -> &'static str {
+        match self {
+            TransportError::ConnectionReset => "the connection was reset (TCP RST)",
+            TransportError::ConnectionAborted => "the connection was aborted",
+            TransportError::BrokenPipe => {
+                "writing failed because the connection is gone (broken pipe)"
+            }
+            TransportError::TimedOut => "the operating system timed the connection out",
+            TransportError::Unreachable => "the network or host became unreachable",
+            TransportError::Tls => "the TLS layer failed",
+            TransportError::Other => "the transport failed",
+        }
+    }
+}
+
+/// Why a connection ended without a closing handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbnormalCause {
+    /// The peer closed the transport (a read returned end of stream).
+    Eof,
+    /// The transport reported an error.
+    Transport(TransportError),
+    /// We sent (or were replying with) Close and the peer did not complete the handshake within
+    /// the close timeout.
+    CloseTimeout,
+    /// Keepalive: nothing arrived within the pong timeout after our ping, which we sent after
+    /// the ping interval of silence. The peer or the path to it is dead (half-open connection).
+    KeepaliveTimeout,
+}
+
+/// Where in the protocol a connection was when it ended abnormally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Not a single byte had arrived since the connection opened.
+    BeforeFirstFrame,
+    /// Between frames, with no message in progress.
+    FrameBoundary,
+    /// Between the frames of a fragmented message.
+    BetweenFragments {
+        /// Message payload bytes received so far.
+        message_bytes: u64,
+    },
+    /// Inside a frame header.
+    FrameHeader {
+        /// Header bytes received.
+        received: u8,
+    },
+    /// Inside a frame's payload.
+    FramePayload {
+        /// The frame's opcode.
+        opcode: OpCode,
+        /// Payload bytes received.
+        received: u64,
+        /// The frame's payload length.
+        expected: u64,
+    },
+    /// We had sent (or queued) our Close and were waiting for the peer's.
+    AfterCloseSent,
+    /// The peer had sent Close; our reply was not yet handed to the transport.
+    AfterCloseReceived {
+        /// The peer's close code (`None`: its Close had no code).
+        code: Option<CloseCode>,
+    },
+}
+
+/// What kind of end a connection had; see [`Closure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClosureKind {
+    /// The closing handshake completed (§7.1.4 "closed cleanly").
+    Clean {
+        /// Who sent the first Close.
+        initiator: Initiator,
+        /// The Close frame the peer sent; its code is the connection's close code (§7.1.5).
+        received: CloseFrame,
+        /// The client waited the close timeout for the server to close the transport and then
+        /// closed it itself (§7.1.1 asks the server to close first).
+        peer_kept_transport_open: bool,
+    },
+    /// We failed the connection because the peer violated the protocol (§7.1.7).
+    Failed {
+        /// The violation; its close code went into our Close frame.
+        error: ProtocolError,
+        /// Whether the peer answered our Close before the transport ended.
+        acknowledged: bool,
+    },
+    /// The transport ended before the closing handshake completed: close code 1006.
+    Abnormal {
+        /// What ended it.
+        cause: AbnormalCause,
+        /// Where in the protocol it happened.
+        phase: Phase,
+    },
+}
+
+/// How a connection ended. Exactly one is produced per connection.
+///
+/// `Display` gives one sentence a user can act on:
+///
+/// ```
+/// # use sockeye_core::close::*;
+/// # use core::time::Duration;
+/// let c = Closure::new(
+///     ClosureKind::Abnormal { cause: AbnormalCause::Eof, phase: Phase::FrameBoundary },
+///     Duration::from_secs(60),
+/// );
+/// assert_eq!(c.code().as_u16(), 1006);
+/// assert!(c.to_string().contains("60.0 s"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closure {
+    kind: ClosureKind,
+    idle: Duration,
+}
+
+impl Closure {
+    /// A closure of `kind`, `idle` after the last byte received from the peer.
+    pub const fn new(kind: ClosureKind, idle: Duration) -> Closure {
+        Closure { kind, idle }
+    }
+
+    /// What kind of end it was.
+    pub const fn kind(&self) -> &ClosureKind {
+        &self.kind
+    }
+
+    /// The connection's close code: the peer's code after a clean close (1005 if it gave none),
+    /// the code we sent when we failed the connection, and 1006 for an abnormal closure.
+    pub fn code(&self) -> CloseCode {
+        match &self.kind {
+            ClosureKind::Clean { received, .. } => received.reported_code(),
+            ClosureKind::Failed { error, .. } => error.close_code(),
+            ClosureKind::Abnormal { .. } => CloseCode::ABNORMAL,
+        }
+    }
+
+    /// The peer's close reason after a clean close, else empty.
+    pub fn reason(&self) -> &str {
+        match &self.kind {
+            ClosureKind::Clean { received, .. } => received.reason(),
+            _ => "",
+        }
+    }
+
+    /// Whether the closing handshake completed.
+    pub const fn is_clean(&self) -> bool {
+        matches!(self.kind, ClosureKind::Clean { .. })
+    }
+
+    /// Whether the connection ended without a closing handshake (code 1006).
+    pub const fn is_abnormal(&self) -> bool {
+        matches!(self.kind, ClosureKind::Abnormal { .. })
+    }
+
+    /// Time between the last byte received from the peer and the closure.
+    pub const fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// What to check, in a few words.
+    pub fn hint(&self) -> &'static str {
+        match &self.kind {
+            ClosureKind::Clean { peer_kept_transport_open: true, .. } => {
+                "the server did not close the TCP connection after the closing handshake (RFC 6455 §7.1.1); \
+                 harmless, but it holds the connection open for the close timeout"
+            }
+            ClosureKind::Clean { .. } => "nothing to do",
+            ClosureKind::Failed { .. } => "the peer's WebSocket implementation is broken or is not speaking WebSocket",
+            ClosureKind::Abnormal { cause, phase } => abnormal_hint(*cause, *phase, self.idle),
+        }
+    }
+}
+
+fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static str {
+    match cause {
+        AbnormalCause::KeepaliveTimeout => {
+            "the peer or the network path is gone without a FIN or RST (half-open connection: crashed host, \
+             NAT or proxy state dropped, cable pulled); reconnect"
+        }
+        AbnormalCause::CloseTimeout => {
+            "the peer is stuck or the link is half-open; it never completed the closing handshake"
+        }
+        _ if matches!(phase, Phase::AfterCloseSent) => {
+            "the peer closed the transport instead of answering our Close; its implementation skips the closing handshake"
+        }
+        _ if matches!(phase, Phase::AfterCloseReceived { .. }) => {
+            "the peer closed the transport before our reply to its Close went out; usually harmless"
+        }
+        _ if idle.as_secs() >= 30 && idle.subsec_millis() < 1000 && round_seconds(idle) => {
+            "a drop after a round number of seconds of silence points at a proxy or load-balancer idle timeout; \
+             enable keepalive pings with a shorter interval"
+        }
+        AbnormalCause::Transport(TransportError::ConnectionReset) => {
+            "the peer process died or an intermediary (proxy, firewall, load balancer) aborted the connection"
+        }
+        AbnormalCause::Transport(_) => "check the network path to the peer",
+        AbnormalCause::Eof => match phase {
+            Phase::BeforeFirstFrame => "the peer accepted the connection and then dropped it; check its logs",
+            Phase::FrameHeader { .. } | Phase::FramePayload { .. } | Phase::BetweenFragments { .. } => {
+                "the peer process or the network died while sending; check the peer's logs and resources"
+            }
+            _ => "the peer process exited or crashed, or an intermediary dropped the connection",
+        },
+    }
+}
+
+/// Whether `idle` is within 1 s above a multiple of 10 s (proxy timeouts are round numbers).
+fn round_seconds(idle: Duration) -> bool {
+    idle.as_secs() % 10 == 0
+}
+
+/// Writes a duration as seconds with one decimal, without floating point.
+struct Secs(Duration);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{} s", self.0.as_secs(), self.0.subsec_millis() / 100)
+    }
+}
+
+impl fmt::Display for Closure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle = Secs(self.idle);
+        match &self.kind {
+            ClosureKind::Clean {
+                initiator,
+                received,
+                peer_kept_transport_open,
+            } => {
+                let who = match initiator {
+                    Initiator::Local => "we closed the connection and the peer answered with",
+                    Initiator::Peer => "the peer closed the connection with",
+                };
+                write!(f, "closed cleanly: {who} {received}")?;
+                if *peer_kept_transport_open {
+                    write!(f, "; {}", self.hint())?;
+                }
+                Ok(())
+            }
+            ClosureKind::Failed {
+                error,
+                acknowledged,
+            } => {
+                write!(
+                    f,
+                    "we failed the connection with {}: {error}",
+                    error.close_code()
+                )?;
+                if !acknowledged {
+                    f.write_str("; the peer never answered our Close")?;
+                }
+                write!(f, "; hint: {}", self.hint())
+            }
+            ClosureKind::Abnormal { cause, phase } => {
+                f.write_str("closed abnormally (1006): ")?;
+                match cause {
+                    AbnormalCause::Eof => {
+                        f.write_str("the peer closed the transport without a Close frame")?
+                    }
+                    AbnormalCause::Transport(e) => f.write_str(e.describe())?,
+                    AbnormalCause::CloseTimeout => {
+                        f.write_str("the closing handshake timed out")?
+                    }
+                    AbnormalCause::KeepaliveTimeout => f.write_str(
+                        "keepalive timeout: no data and no pong arrived after our ping",
+                    )?,
+                }
+                match phase {
+                    Phase::BeforeFirstFrame => f.write_str(" before any frame arrived")?,
+                    Phase::FrameBoundary => f.write_str(" between frames")?,
+                    Phase::BetweenFragments { message_bytes } => {
+                        write!(f, " in the middle of a fragmented message ({message_bytes} bytes received)")?
+                    }
+                    Phase::FrameHeader { received } => {
+                        write!(f, " in the middle of a frame header ({received} bytes received)")?
+                    }
+                    Phase::FramePayload {
+                        opcode,
+                        received,
+                        expected,
+                    } => write!(
+                        f,
+                        " in the middle of a {} frame ({received} of {expected} payload bytes received)",
+                        opcode.name()
+                    )?,
+                    Phase::AfterCloseSent => f.write_str(" after we sent Close, before the peer answered")?,
+                    Phase::AfterCloseReceived { code } => match code {
+                        Some(code) => write!(f, " after the peer's Close ({code}), before our reply was sent")?,
+                        None => f.write_str(" after the peer's Close, before our reply was sent")?,
+                    },
+                }
+                write!(
+                    f,
+                    ", {idle} after the last byte from the peer; hint: {}",
+                    self.hint()
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn rfc6455_7_4_sendable_codes() {
+        for ok in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ] {
+            assert!(CloseCode(ok).is_sendable(), "{ok}");
+        }
+        for bad in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
+            assert!(!CloseCode(bad).is_sendable(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_5_1_close_payload_parsing() {
+        assert_eq!(CloseFrame::parse(&[]).unwrap().code(), None);
+        assert_eq!(
+            CloseFrame::parse(&[3]),
+            Err(ProtocolError::InvalidClosePayload)
+        );
+        assert_eq!(
+            CloseFrame::parse(&[0x03, 0xED]),
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+        let f = CloseFrame::parse(b"\x03\xe8bye").unwrap();
+        assert_eq!((f.code(), f.reason()), (Some(CloseCode::NORMAL), "bye"));
+        assert_eq!(
+            CloseFrame::parse(b"\x03\xe8\xff"),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        // A reason cut in the middle of a code point is invalid too.
+        assert_eq!(
+            CloseFrame::parse(b"\x03\xe8\xe2\x82"),
+            Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn close_frame_new_validates() {
+        assert_eq!(
+            CloseFrame::new(CloseCode::ABNORMAL, ""),
+            Err(SendError::InvalidCloseCode(1006))
+        );
+        let long = "x".repeat(124);
+        assert_eq!(
+            CloseFrame::new(CloseCode::NORMAL, &long),
+            Err(SendError::ReasonTooLong { len: 124 })
+        );
+        let f = CloseFrame::new(CloseCode::GOING_AWAY, "restart").unwrap();
+        let mut buf = [0u8; 125];
+        let n = f.write_payload(&mut buf);
+        assert_eq!(&buf[..n], b"\x03\xe9restart");
+        assert_eq!(CloseFrame::parse(&buf[..n]).unwrap(), f);
+    }
+
+    #[test]
+    fn display_names_cause_phase_idle_and_hint() {
+        let c = Closure::new(
+            ClosureKind::Abnormal {
+                cause: AbnormalCause::Eof,
+                phase: Phase::FramePayload {
+                    opcode: OpCode::Binary,
+                    received: 512,
+                    expected: 4096,
+                },
+            },
+            Duration::from_millis(1234),
+        );
+        let s = c.to_string();
+        assert!(
+            s.contains("1006") && s.contains("512 of 4096") && s.contains("1.2 s"),
+            "{s}"
+        );
+        let proxy = Closure::new(
+            ClosureKind::Abnormal {
+                cause: AbnormalCause::Eof,
+                phase: Phase::FrameBoundary,
+            },
+            Duration::from_millis(60_020),
+        );
+        assert!(proxy.to_string().contains("idle timeout"), "{proxy}");
+        let clean = Closure::new(
+            ClosureKind::Clean {
+                initiator: Initiator::Peer,
+                received: CloseFrame::new(CloseCode::GOING_AWAY, "bye").unwrap(),
+                peer_kept_transport_open: false,
+            },
+            Duration::ZERO,
+        );
+        assert_eq!(clean.code(), CloseCode::GOING_AWAY);
+        assert_eq!(
+            clean.to_string(),
+            "closed cleanly: the peer closed the connection with 1001 (going away), reason \"bye\""
+        );
+    }
+}

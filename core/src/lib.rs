@@ -1,0 +1,42 @@
+//! # sockeye-core
+//!
+//! A sans-IO, `no_std`, allocation-free RFC 6455 WebSocket engine.
+//!
+//! The engine never touches a socket or a clock: the caller hands in received bytes and the
+//! current time, and takes out events and bytes to transmit. That makes the same protocol logic
+//! usable from blocking `std::io`, from tokio, and from `embedded-io-async` on a microcontroller,
+//! and makes every transition testable without a network.
+//!
+//! - [`handshake`] and [`url`]: the HTTP/1.1 upgrade, client and server (§4).
+//! - [`Connection`]: the protocol after the upgrade — frames, messages, UTF-8, limits, ping/pong,
+//!   the closing handshake, keepalive and close timers, and the [`Closure`] that says how the
+//!   connection ended.
+//! - [`frame`], [`mask`], [`utf8`], [`close`]: the building blocks, usable on their own.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod time;
+pub mod url;
+pub mod utf8;
+
+pub use close::{
+    AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Initiator, Phase, TransportError,
+};
+pub use config::{Config, Keepalive, Role};
+pub use connection::{
+    Connection, ConnectionState, ControlPayload, DataChunk, Event, Frame, MessageKind, Read,
+};
+pub use error::{ProtocolError, SendError};
+pub use frame::OpCode;
+pub use time::Instant;

@@ -1,0 +1,1 @@
+//! URL parsing (in progress).
