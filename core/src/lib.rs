@@ -16,6 +16,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
@@ -26,6 +28,8 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+#[cfg(feature = "alloc")]
+pub mod message;
 pub mod time;
 pub mod url;
 pub mod utf8;
@@ -39,4 +43,6 @@ pub use connection::{
 };
 pub use error::{ProtocolError, SendError};
 pub use frame::OpCode;
+#[cfg(feature = "alloc")]
+pub use message::{Message, MessageAssembler};
 pub use time::Instant;

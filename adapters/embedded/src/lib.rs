@@ -1,0 +1,2 @@
+//! embedded-io-async adapter (in progress).
+#![no_std]

@@ -1,0 +1,1 @@
+//! Blocking `std::io` adapter (in progress).
