@@ -21,6 +21,7 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod backoff;
 pub mod close;
 pub mod config;
 pub mod connection;
