@@ -11,7 +11,7 @@ use core::time::Duration;
 use crate::close::{CloseCode, Closure, ClosureKind};
 
 /// When to reconnect and how long to wait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct BackoffConfig {
     /// Upper bound of the first delay (the delay itself is random below it). Default 1 s.
@@ -226,7 +226,11 @@ mod tests {
         let mut low = 0;
         let mut high = 0;
         for seed in 0..1000u64 {
-            let d = Backoff::new(BackoffConfig::default(), seed.wrapping_mul(0x2545_F491_4F6C_DD1D)).next_delay();
+            let d = Backoff::new(
+                BackoffConfig::default(),
+                seed.wrapping_mul(0x2545_F491_4F6C_DD1D),
+            )
+            .next_delay();
             assert!(d <= Duration::from_secs(1));
             if d < Duration::from_millis(250) {
                 low += 1;
@@ -245,8 +249,13 @@ mod tests {
             b.next_delay();
         }
         assert_eq!(b.attempt(), 5);
-        assert!(matches!(b.after_closure(&abnormal(), Duration::from_secs(31)), Decision::Retry(d) if d <= Duration::from_secs(1)));
+        assert!(
+            matches!(b.after_closure(&abnormal(), Duration::from_secs(31)), Decision::Retry(d) if d <= Duration::from_secs(1))
+        );
         assert_eq!(b.attempt(), 1);
-        assert_eq!(b.after_closure(&clean(1000), Duration::ZERO), Decision::Stop);
+        assert_eq!(
+            b.after_closure(&clean(1000), Duration::ZERO),
+            Decision::Stop
+        );
     }
 }

@@ -440,9 +440,9 @@ fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static
         _ if matches!(phase, Phase::AfterCloseReceived { .. }) => {
             "the peer closed the transport before our reply to its Close went out; usually harmless"
         }
-        _ if idle.as_secs() >= 30 && idle.subsec_millis() < 1000 && round_seconds(idle) => {
-            "a drop after a round number of seconds of silence points at a proxy or load-balancer idle timeout; \
-             enable keepalive pings with a shorter interval"
+        _ if idle >= PROXY_IDLE_HINT && !matches!(phase, Phase::FrameHeader { .. } | Phase::FramePayload { .. }) => {
+            "a drop after this long a silence is typical of a proxy, NAT or load-balancer idle timeout \
+             (often 30, 60 or 100 s); enable keepalive pings with a shorter interval"
         }
         AbnormalCause::Transport(TransportError::ConnectionReset) => {
             "the peer process died or an intermediary (proxy, firewall, load balancer) aborted the connection"
@@ -458,10 +458,8 @@ fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static
     }
 }
 
-/// Whether `idle` is within 1 s above a multiple of 10 s (proxy timeouts are round numbers).
-fn round_seconds(idle: Duration) -> bool {
-    idle.as_secs() % 10 == 0
-}
+/// Silence after which a drop is worth blaming on an intermediary's idle timeout.
+const PROXY_IDLE_HINT: Duration = Duration::from_secs(25);
 
 /// Writes a duration as seconds with one decimal, without floating point.
 struct Secs(Duration);

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use sockeye_core::{
-    AbnormalCause, CloseCode, Closure, ClosureKind, Config, Connection, ConnectionState, Event, Frame, Initiator,
-    Instant, Keepalive, Message, MessageAssembler, MessageKind, OpCode, Phase,
+    AbnormalCause, CloseCode, Closure, ClosureKind, Config, Connection, ConnectionState, Event,
+    Frame, Initiator, Instant, Keepalive, Message, MessageAssembler, MessageKind, OpCode, Phase,
 };
 
 /// One end: its engine, what it received, and its transport's state.
@@ -50,7 +50,11 @@ impl Side {
     }
 
     fn data(&self) -> Vec<Message> {
-        self.received.iter().filter(|m| m.is_data()).cloned().collect()
+        self.received
+            .iter()
+            .filter(|m| m.is_data())
+            .cloned()
+            .collect()
     }
 }
 
@@ -82,11 +86,20 @@ impl Pair {
     }
 
     fn send(&mut self, from_client: bool, frame: Frame<'_>) {
-        let side = if from_client { &mut self.client } else { &mut self.server };
+        let side = if from_client {
+            &mut self.client
+        } else {
+            &mut self.server
+        };
         let mut buf = vec![0u8; side.conn.frame_len(frame_payload_len(&frame))];
         let n = side.conn.encode(frame, &mut buf).expect("encode");
         if !self.blackhole {
-            if from_client { &mut self.c2s } else { &mut self.s2c }.extend_from_slice(&buf[..n]);
+            if from_client {
+                &mut self.c2s
+            } else {
+                &mut self.s2c
+            }
+            .extend_from_slice(&buf[..n]);
         }
     }
 
@@ -118,9 +131,17 @@ impl Pair {
             for to_server in [true, false] {
                 let now = self.now;
                 let (wire, side, peer_closed) = if to_server {
-                    (&mut self.c2s, &mut self.server, self.client.transport_closed)
+                    (
+                        &mut self.c2s,
+                        &mut self.server,
+                        self.client.transport_closed,
+                    )
                 } else {
-                    (&mut self.s2c, &mut self.client, self.server.transport_closed)
+                    (
+                        &mut self.s2c,
+                        &mut self.client,
+                        self.server.transport_closed,
+                    )
                 };
                 if !wire.is_empty() {
                     let mut bytes = std::mem::take(wire);
@@ -151,7 +172,8 @@ impl Pair {
     /// Advances in steps of `step` until both sides produced their closure, or `limit` passes.
     fn run_until_closed(&mut self, step: Duration, limit: Duration) {
         let end = self.now + limit;
-        while (self.client.closures.is_empty() || self.server.closures.is_empty()) && self.now < end {
+        while (self.client.closures.is_empty() || self.server.closures.is_empty()) && self.now < end
+        {
             self.advance(step);
         }
     }
@@ -176,7 +198,10 @@ fn echo_both_ways() {
     p.send(true, Frame::Binary(&big));
     p.send(false, Frame::Text(""));
     p.drive();
-    assert_eq!(p.server.data(), vec![Message::Text("hello".into()), Message::Binary(big.clone())]);
+    assert_eq!(
+        p.server.data(),
+        vec![Message::Text("hello".into()), Message::Binary(big.clone())]
+    );
     assert_eq!(p.client.data(), vec![Message::Text(String::new())]);
 }
 
@@ -188,14 +213,28 @@ fn fragmented_message_with_interleaved_pings() {
     let bytes = text.as_bytes();
     for (i, piece) in bytes.chunks(5).enumerate() {
         let fin = (i + 1) * 5 >= bytes.len();
-        let n = p.client.conn.encode_fragment(MessageKind::Text, piece, fin, &mut buf).unwrap();
+        let n = p
+            .client
+            .conn
+            .encode_fragment(MessageKind::Text, piece, fin, &mut buf)
+            .unwrap();
         p.c2s.extend_from_slice(&buf[..n]);
         p.send(true, Frame::Ping(&[i as u8]));
     }
     p.drive();
     assert_eq!(p.server.data(), vec![Message::Text(text.into())]);
-    let pings = p.server.received.iter().filter(|m| matches!(m, Message::Ping(_))).count();
-    let pongs = p.client.received.iter().filter(|m| matches!(m, Message::Pong(_))).count();
+    let pings = p
+        .server
+        .received
+        .iter()
+        .filter(|m| matches!(m, Message::Ping(_)))
+        .count();
+    let pongs = p
+        .client
+        .received
+        .iter()
+        .filter(|m| matches!(m, Message::Pong(_)))
+        .count();
     assert_eq!(pings, bytes.chunks(5).count());
     // The server answers at least the latest ping of each batch it read (§5.5.2 allows
     // answering only the latest).
@@ -205,14 +244,30 @@ fn fragmented_message_with_interleaved_pings() {
 #[test]
 fn client_initiated_close_is_clean_on_both_sides() {
     let mut p = Pair::new(Config::default());
-    p.client.conn.close(CloseCode::NORMAL, "bye", p.now).unwrap();
+    p.client
+        .conn
+        .close(CloseCode::NORMAL, "bye", p.now)
+        .unwrap();
     p.drive();
     let (c, s) = (&p.client.closures, &p.server.closures);
     assert_eq!((c.len(), s.len()), (1, 1));
     assert!(c[0].is_clean() && s[0].is_clean());
     assert_eq!(s[0].reason(), "bye");
-    assert!(matches!(c[0].kind(), ClosureKind::Clean { initiator: Initiator::Local, peer_kept_transport_open: false, .. }));
-    assert!(matches!(s[0].kind(), ClosureKind::Clean { initiator: Initiator::Peer, .. }));
+    assert!(matches!(
+        c[0].kind(),
+        ClosureKind::Clean {
+            initiator: Initiator::Local,
+            peer_kept_transport_open: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        s[0].kind(),
+        ClosureKind::Clean {
+            initiator: Initiator::Peer,
+            ..
+        }
+    ));
     // The server closed the transport first (§7.1.1) and the client saw the EOF.
     assert!(p.client.eof_seen);
 }
@@ -221,7 +276,10 @@ fn client_initiated_close_is_clean_on_both_sides() {
 fn server_initiated_close_is_clean_on_both_sides() {
     let mut p = Pair::new(Config::default());
     p.send(false, Frame::Text("last words"));
-    p.server.conn.close(CloseCode::GOING_AWAY, "restart", p.now).unwrap();
+    p.server
+        .conn
+        .close(CloseCode::GOING_AWAY, "restart", p.now)
+        .unwrap();
     p.drive();
     assert_eq!(p.client.data(), vec![Message::Text("last words".into())]);
     assert_eq!(p.client.closures[0].code(), CloseCode::GOING_AWAY);
@@ -237,7 +295,13 @@ fn simultaneous_close() {
     p.drive();
     for side in [&p.client, &p.server] {
         assert_eq!(side.closures.len(), 1);
-        assert!(matches!(side.closures[0].kind(), ClosureKind::Clean { initiator: Initiator::Local, .. }));
+        assert!(matches!(
+            side.closures[0].kind(),
+            ClosureKind::Clean {
+                initiator: Initiator::Local,
+                ..
+            }
+        ));
     }
 }
 
@@ -250,13 +314,22 @@ fn close_timeout_when_the_link_goes_silent() {
         p.advance(ms(500));
     }
     let c = &p.client.closures[0];
-    assert_eq!(*c.kind(), ClosureKind::Abnormal { cause: AbnormalCause::CloseTimeout, phase: Phase::AfterCloseSent });
+    assert_eq!(
+        *c.kind(),
+        ClosureKind::Abnormal {
+            cause: AbnormalCause::CloseTimeout,
+            phase: Phase::AfterCloseSent
+        }
+    );
     assert_eq!(p.now, Instant::from_millis(3000));
 }
 
 #[test]
 fn keepalive_detects_a_half_open_link_within_interval_plus_timeout() {
-    let ka = Keepalive { interval: Duration::from_secs(20), timeout: Duration::from_secs(5) };
+    let ka = Keepalive {
+        interval: Duration::from_secs(20),
+        timeout: Duration::from_secs(5),
+    };
     let mut p = Pair::new(Config::default().with_keepalive(Some(ka)));
     p.send(false, Frame::Text("hi"));
     p.send(true, Frame::Text("hello"));
@@ -268,7 +341,13 @@ fn keepalive_detects_a_half_open_link_within_interval_plus_timeout() {
     p.run_until_closed(ms(100), Duration::from_secs(60));
     for side in [&p.client, &p.server] {
         let c = &side.closures[0];
-        assert_eq!(*c.kind(), ClosureKind::Abnormal { cause: AbnormalCause::KeepaliveTimeout, phase: Phase::FrameBoundary });
+        assert_eq!(
+            *c.kind(),
+            ClosureKind::Abnormal {
+                cause: AbnormalCause::KeepaliveTimeout,
+                phase: Phase::FrameBoundary
+            }
+        );
         assert!(c.idle() <= ka.interval + ka.timeout, "{:?}", c.idle());
     }
     assert!(p.now - cut <= ka.interval + ka.timeout);
@@ -277,8 +356,14 @@ fn keepalive_detects_a_half_open_link_within_interval_plus_timeout() {
 #[test]
 fn keepalive_keeps_an_idle_cutting_intermediary_from_firing() {
     // A proxy cuts connections after 30 s without traffic; a 20 s ping interval keeps it alive.
-    let ka = Keepalive { interval: Duration::from_secs(20), timeout: Duration::from_secs(5) };
-    let mut p = Pair::with(Config::default().with_keepalive(Some(ka)), Config::default());
+    let ka = Keepalive {
+        interval: Duration::from_secs(20),
+        timeout: Duration::from_secs(5),
+    };
+    let mut p = Pair::with(
+        Config::default().with_keepalive(Some(ka)),
+        Config::default(),
+    );
     let mut last_traffic = p.now;
     for _ in 0..3000 {
         p.now = p.now + ms(100);
@@ -289,7 +374,11 @@ fn keepalive_keeps_an_idle_cutting_intermediary_from_firing() {
         if (p.client.received.len(), p.server.received.len()) != before {
             last_traffic = p.now;
         }
-        assert!(p.now - last_traffic < Duration::from_secs(30), "the proxy would have cut at {:?}", p.now);
+        assert!(
+            p.now - last_traffic < Duration::from_secs(30),
+            "the proxy would have cut at {:?}",
+            p.now
+        );
     }
     assert!(p.client.closures.is_empty() && p.server.closures.is_empty());
     assert!(p.client.conn.rtt().is_some());
@@ -304,9 +393,19 @@ struct Script {
 }
 
 fn script(conn: &mut Connection) -> Script {
-    let mut s = Script { wire: Vec::new(), frames: Vec::new(), messages: Vec::new() };
+    let mut s = Script {
+        wire: Vec::new(),
+        frames: Vec::new(),
+        messages: Vec::new(),
+    };
     let mut buf = vec![0u8; 80_000];
-    let push = |s: &mut Script, n: usize, buf: &[u8], op: OpCode, fin: bool, payload: usize, done: Option<Message>| {
+    let push = |s: &mut Script,
+                n: usize,
+                buf: &[u8],
+                op: OpCode,
+                fin: bool,
+                payload: usize,
+                done: Option<Message>| {
         let start = s.wire.len();
         s.wire.extend_from_slice(&buf[..n]);
         let done = done.map(|m| {
@@ -316,12 +415,34 @@ fn script(conn: &mut Connection) -> Script {
         s.frames.push((start, n - payload, payload, op, fin, done));
     };
     let n = conn.encode(Frame::Text("hello"), &mut buf).unwrap();
-    push(&mut s, n, &buf, OpCode::Text, true, 5, Some(Message::Text("hello".into())));
+    push(
+        &mut s,
+        n,
+        &buf,
+        OpCode::Text,
+        true,
+        5,
+        Some(Message::Text("hello".into())),
+    );
     let bin: Vec<u8> = (0..300u16).map(|i| i as u8).collect();
     for (i, piece) in bin.chunks(100).enumerate() {
-        let n = conn.encode_fragment(MessageKind::Binary, piece, i == 2, &mut buf).unwrap();
-        let op = if i == 0 { OpCode::Binary } else { OpCode::Continuation };
-        push(&mut s, n, &buf, op, i == 2, 100, (i == 2).then(|| Message::Binary(bin.clone())));
+        let n = conn
+            .encode_fragment(MessageKind::Binary, piece, i == 2, &mut buf)
+            .unwrap();
+        let op = if i == 0 {
+            OpCode::Binary
+        } else {
+            OpCode::Continuation
+        };
+        push(
+            &mut s,
+            n,
+            &buf,
+            op,
+            i == 2,
+            100,
+            (i == 2).then(|| Message::Binary(bin.clone())),
+        );
         if i == 0 {
             let n = conn.encode(Frame::Ping(b"between"), &mut buf).unwrap();
             push(&mut s, n, &buf, OpCode::Ping, true, 7, None);
@@ -329,9 +450,25 @@ fn script(conn: &mut Connection) -> Script {
     }
     let big = "x".repeat(70_000);
     let n = conn.encode(Frame::Text(&big), &mut buf).unwrap();
-    push(&mut s, n, &buf, OpCode::Text, true, 70_000, Some(Message::Text(big.clone())));
+    push(
+        &mut s,
+        n,
+        &buf,
+        OpCode::Text,
+        true,
+        70_000,
+        Some(Message::Text(big.clone())),
+    );
     let n = conn.encode(Frame::Binary(b""), &mut buf).unwrap();
-    push(&mut s, n, &buf, OpCode::Binary, true, 0, Some(Message::Binary(Vec::new())));
+    push(
+        &mut s,
+        n,
+        &buf,
+        OpCode::Binary,
+        true,
+        0,
+        Some(Message::Binary(Vec::new())),
+    );
     s
 }
 
@@ -344,16 +481,28 @@ fn expected_phase(s: &Script, k: usize) -> Phase {
     for &(start, hlen, plen, op, fin, _) in &s.frames {
         let end = start + hlen + plen;
         if k < start + hlen {
-            return Phase::FrameHeader { received: (k - start) as u8 };
+            return Phase::FrameHeader {
+                received: (k - start) as u8,
+            };
         }
         if k < end {
-            return Phase::FramePayload { opcode: op, received: (k - start - hlen) as u64, expected: plen as u64 };
+            return Phase::FramePayload {
+                opcode: op,
+                received: (k - start - hlen) as u64,
+                expected: plen as u64,
+            };
         }
         if !op.is_control() {
             in_message = if fin { 0 } else { in_message + plen as u64 };
         }
         if k == end {
-            return if in_message > 0 { Phase::BetweenFragments { message_bytes: in_message } } else { Phase::FrameBoundary };
+            return if in_message > 0 {
+                Phase::BetweenFragments {
+                    message_bytes: in_message,
+                }
+            } else {
+                Phase::FrameBoundary
+            };
         }
     }
     Phase::FrameBoundary
@@ -367,7 +516,9 @@ fn check_eof_at_every_offset(client_sends: bool) {
     };
     let s = script(&mut sender);
     // Every offset in the small frames, and a sample inside the large one.
-    let offsets: Vec<usize> = (0..=s.wire.len()).filter(|k| *k < 600 || *k % 997 == 0 || *k + 600 > s.wire.len()).collect();
+    let offsets: Vec<usize> = (0..=s.wire.len())
+        .filter(|k| *k < 600 || *k % 997 == 0 || *k + 600 > s.wire.len())
+        .collect();
     for k in offsets {
         let receiver = if client_sends {
             Connection::server(Config::default(), Instant::ZERO)
@@ -388,7 +539,10 @@ fn check_eof_at_every_offset(client_sends: bool) {
         side.conn.handle_eof(Instant::from_millis(61_000));
         let closure = side.conn.poll_closure().expect("a closure");
         assert!(side.conn.poll_closure().is_none(), "exactly one closure");
-        let want = ClosureKind::Abnormal { cause: AbnormalCause::Eof, phase: expected_phase(&s, k) };
+        let want = ClosureKind::Abnormal {
+            cause: AbnormalCause::Eof,
+            phase: expected_phase(&s, k),
+        };
         assert_eq!(*closure.kind(), want, "offset {k}");
         assert_eq!(closure.code().as_u16(), 1006);
         let idle = if k == 0 { 61_000 } else { 60_000 };
@@ -423,7 +577,10 @@ fn closure_display_is_actionable() {
     p.server.conn.handle_eof(p.now);
     let c = p.server.conn.poll_closure().unwrap();
     let text = c.to_string();
-    assert!(text.contains("1006") && text.contains("60.0 s") && text.contains("idle timeout"), "{text}");
+    assert!(
+        text.contains("1006") && text.contains("60.0 s") && text.contains("idle timeout"),
+        "{text}"
+    );
     assert_eq!(p.server.conn.state(), ConnectionState::Closed);
 }
 
@@ -451,7 +608,11 @@ fn logical(conn: &mut Connection, input: &[u8], cuts: &[usize]) -> Vec<Logical> 
 
 fn arb_frames() -> impl Strategy<Value = Vec<(u8, Vec<u8>, bool)>> {
     proptest::collection::vec(
-        (0u8..5, proptest::collection::vec(any::<u8>(), 0..300), any::<bool>()),
+        (
+            0u8..5,
+            proptest::collection::vec(any::<u8>(), 0..300),
+            any::<bool>(),
+        ),
         0..12,
     )
 }
