@@ -139,7 +139,7 @@ mod tests {
             &[0xE0, 0x80, 0xAF],
             &[0xFF],
         ] {
-            assert_eq!(check_bytewise(bad).is_err(), true, "{bad:x?}");
+            assert!(check_bytewise(bad).is_err(), "{bad:x?}");
         }
     }
 
