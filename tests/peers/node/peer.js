@@ -1,0 +1,68 @@
+// Node `ws` as a peer for sockeye's tests (see ../README.md for the protocol).
+//   node peer.js server PORT        echo server, prints "listening PORT"
+//   node peer.js client URL [PROTO...]  echo client, prints "open protocol=P"
+// Both echo every message, obey "cmd:" text messages, and print "closed code=N reason=R".
+'use strict';
+const WebSocket = require('ws');
+
+const [mode, arg, ...protocols] = process.argv.slice(2);
+
+function serve(ws) {
+  ws.on('message', (data, isBinary) => {
+    const text = isBinary ? null : data.toString();
+    if (text !== null && text.startsWith('cmd:')) return command(ws, text.slice(4));
+    ws.send(data, { binary: isBinary });
+  });
+  ws.on('ping', (data) => console.log(`ping ${data.toString()}`));
+  ws.on('close', (code, reason) => {
+    console.log(`closed code=${code} reason=${reason.toString()}`);
+    if (mode === 'client') process.exit(0);
+  });
+  ws.on('error', (err) => console.log(`error ${err.message}`));
+}
+
+function command(ws, cmd) {
+  const [name, ...rest] = cmd.split(':');
+  const socket = ws._socket;
+  switch (name) {
+    case 'close': ws.close(Number(rest[0]), rest.slice(1).join(':')); break;
+    case 'ping': ws.ping(rest.join(':')); break;
+    case 'fragment':
+      ws.send('frag', { fin: false });
+      ws.send('men', { fin: false });
+      ws.send('ted', { fin: true });
+      break;
+    case 'kill-mid-message':
+      // Header of a 4096-byte binary frame, then 3 bytes of it, then the process dies.
+      socket.write(Buffer.from([0x82, 0x7e, 0x10, 0x00, 1, 2, 3]), () => process.exit(0));
+      break;
+    case 'close-keep-tcp':
+      // A Close written behind the library's back; then stop reading so that nothing
+      // ever closes the TCP connection.
+      socket.pause();
+      socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+      ws.removeAllListeners('close');
+      break;
+    default: ws.send(`unknown command ${cmd}`);
+  }
+}
+
+if (mode === 'server') {
+  const wss = new WebSocket.Server({
+    host: '127.0.0.1',
+    port: Number(arg),
+    handleProtocols: (offered) => (offered.has('chat.v2') ? 'chat.v2' : offered.has('chat') ? 'chat' : false),
+  });
+  wss.on('listening', () => console.log(`listening ${wss.address().port}`));
+  wss.on('connection', (ws) => {
+    console.log(`open protocol=${ws.protocol}`);
+    serve(ws);
+  });
+} else if (mode === 'client') {
+  const ws = new WebSocket(arg, protocols);
+  ws.on('open', () => console.log(`open protocol=${ws.protocol}`));
+  serve(ws);
+} else {
+  console.error('usage: peer.js server PORT | client URL [PROTOCOL...]');
+  process.exit(2);
+}

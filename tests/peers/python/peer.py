@@ -1,0 +1,78 @@
+"""Python `websockets` as a peer for sockeye's tests (see ../README.md for the protocol).
+
+    python3 peer.py server PORT          echo server, prints "listening PORT"
+    python3 peer.py client URL [PROTO...] echo client, prints "open protocol=P"
+
+Both echo every message, obey "cmd:" text messages, and print "closed code=N reason=R".
+"""
+
+import asyncio
+import os
+import sys
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+
+def say(line):
+    print(line, flush=True)
+
+
+async def command(ws, cmd):
+    name, _, rest = cmd.partition(":")
+    if name == "close":
+        code, _, reason = rest.partition(":")
+        await ws.close(int(code), reason)
+    elif name == "ping":
+        await ws.ping(rest.encode())
+    elif name == "fragment":
+        await ws.send(["frag", "men", "ted"])
+    elif name == "kill-mid-message":
+        # Header of a 4096-byte binary frame, then 3 bytes of it, then the process dies.
+        ws.transport.write(bytes([0x82, 0x7E, 0x10, 0x00, 1, 2, 3]))
+        await asyncio.sleep(0.05)
+        os._exit(0)
+    elif name == "close-keep-tcp":
+        # A Close written behind the library's back; then stop reading so that nothing ever
+        # closes the TCP connection.
+        ws.transport.pause_reading()
+        ws.transport.write(bytes([0x88, 0x02, 0x03, 0xE8]))
+        await asyncio.sleep(3600)
+    else:
+        await ws.send(f"unknown command {cmd}")
+
+
+async def echo(ws):
+    say(f"open protocol={ws.subprotocol or ''}")
+    try:
+        async for message in ws:
+            if isinstance(message, str) and message.startswith("cmd:"):
+                await command(ws, message[4:])
+            else:
+                await ws.send(message)
+    except ConnectionClosed:
+        pass
+    finally:
+        code = ws.close_code if ws.close_code is not None else 1006
+        say(f"closed code={code} reason={ws.close_reason or ''}")
+
+
+async def main():
+    if len(sys.argv) < 3:
+        print("usage: peer.py server PORT | client URL [PROTOCOL...]", file=sys.stderr)
+        sys.exit(2)
+    mode, arg, protocols = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if mode == "server":
+        async with serve(
+            echo, "127.0.0.1", int(arg), subprotocols=["chat.v2", "chat"], max_size=None, ping_interval=None
+        ) as server:
+            say(f"listening {server.sockets[0].getsockname()[1]}")
+            await asyncio.Future()
+    else:
+        async with connect(arg, subprotocols=protocols or None, max_size=None, ping_interval=None) as ws:
+            await echo(ws)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
