@@ -48,11 +48,12 @@ use core::time::Duration;
 
 use crate::close::{
     AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Initiator, Phase, TransportError,
+    MAX_REASON_LEN,
 };
 use crate::config::{Config, Role};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{header_len, Decoded, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, mask_copy};
 use crate::time::Instant;
 use crate::utf8::Utf8Validator;
 
@@ -334,7 +335,8 @@ pub struct Connection {
 }
 
 /// An internal event whose payload is a range of the input, so that the borrow of the input can
-/// be taken once, after the loop in `read`.
+/// be taken once, after the loop in `read`. Control payloads stay in `control` until `read`
+/// builds the event, so this stays small on the stack.
 enum Step {
     Data {
         start: usize,
@@ -345,9 +347,19 @@ enum Step {
         kind: MessageKind,
         rsv: u8,
     },
-    Ping(ControlPayload),
-    Pong(ControlPayload),
-    Close(CloseFrame),
+    Ping,
+    Pong,
+    Close,
+}
+
+/// What [`Connection::read_whole_message`] did.
+enum Whole {
+    /// Not its case: take the general path.
+    No,
+    /// A whole message, `len` bytes of input with its header.
+    Message { len: usize, step: Step },
+    /// A whole text message that was not UTF-8: the connection failed; `len` bytes consumed.
+    Failed { len: usize },
 }
 
 impl Connection {
@@ -484,9 +496,9 @@ impl Connection {
                 frame_end,
                 rsv,
             }),
-            Step::Ping(p) => Event::Ping(p),
-            Step::Pong(p) => Event::Pong(p),
-            Step::Close(c) => Event::Close(c),
+            Step::Ping => Event::Ping(self.control_payload()),
+            Step::Pong => Event::Pong(self.control_payload()),
+            Step::Close => Event::Close(self.peer_close()),
         });
         Read { consumed, event }
     }
@@ -500,6 +512,44 @@ impl Connection {
                     if pos == input.len() {
                         return (pos, None);
                     }
+                    if self.header_len == 0 {
+                        match self.read_whole_message(&mut input[pos..], now) {
+                            Whole::Message { len, step } => {
+                                let step = match step {
+                                    Step::Data {
+                                        start,
+                                        end,
+                                        last,
+                                        frame_end,
+                                        first,
+                                        kind,
+                                        rsv,
+                                    } => Step::Data {
+                                        start: pos + start,
+                                        end: pos + end,
+                                        last,
+                                        frame_end,
+                                        first,
+                                        kind,
+                                        rsv,
+                                    },
+                                    other => other,
+                                };
+                                return (pos + len, Some(step));
+                            }
+                            Whole::Failed { len } => {
+                                pos += len;
+                                continue;
+                            }
+                            Whole::No => {}
+                        }
+                    }
+                    // The first header byte, for the opcode of a header that fails.
+                    let first = if self.header_len == 0 {
+                        input[pos]
+                    } else {
+                        self.control[0]
+                    };
                     let decoded = if self.header_len == 0 {
                         match FrameHeader::decode(&input[pos..]) {
                             Ok(Decoded::Header(h, n)) => {
@@ -555,6 +605,14 @@ impl Connection {
                     });
                     if let Err((e, skip)) = result {
                         self.fail(e, now);
+                        if first & 0x0F == OpCode::Close.as_u8() {
+                            // A Close too long or fragmented is still the peer's Close: it
+                            // sends no other, as in `control_complete`.
+                            self.control_len = 0;
+                            self.peer_close_received = true;
+                            self.rx = Rx::Discard;
+                            self.check_handshake(now);
+                        }
                         if self.rx != Rx::Discard {
                             match skip {
                                 Some((_, len)) => self.skip(len),
@@ -650,6 +708,90 @@ impl Connection {
                     }
                 }
             }
+        }
+    }
+
+    /// The fast path for the common case, taken at a frame boundary: a whole message in one
+    /// frame (FIN, text or binary, no RSV bits, 7- or 16-bit length, masked as the role
+    /// requires) whose payload is all in `input`, within the size limits, outside a fragmented
+    /// message and with no failure pending. It leaves the connection exactly as the general
+    /// path (`FrameHeader::decode`, `begin_frame`, `Rx::Data`, `frame_complete`) would, in one
+    /// pass and without its per-frame bookkeeping; every other case returns [`Whole::No`] and
+    /// takes the general path, which handles them all.
+    #[inline(always)]
+    fn read_whole_message(&mut self, input: &mut [u8], now: Instant) -> Whole {
+        let [b0, b1, ..] = *input else {
+            return Whole::No;
+        };
+        let opcode = b0 & 0x0F;
+        // FIN set, RSV clear (0x8_), a data opcode; a new message; not draining.
+        if b0 & 0xF0 != 0x80
+            || !(opcode == 0x1 || opcode == 0x2)
+            || self.message.is_some()
+            || self.failure.is_some()
+        {
+            return Whole::No;
+        }
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return Whole::No;
+        }
+        let (len, at) = match (b1 & 0x7F, input.get(2..4)) {
+            (126, Some(&[hi, lo])) => (u16::from_be_bytes([hi, lo]) as usize, 4),
+            (n, _) if n < 126 => (n as usize, 2),
+            _ => return Whole::No,
+        };
+        // A 16-bit length must be at least 126 (§5.2, minimal encoding): else the general
+        // path reports it.
+        if at == 4 && len < 126
+            || len as u64 > self.config.max_frame_payload
+            || len as u64 > self.config.max_message_size
+        {
+            return Whole::No;
+        }
+        let (mask, start) = match (masked, input.get(at..at + 4)) {
+            (true, Some(&[k0, k1, k2, k3])) => (Some([k0, k1, k2, k3]), at + 4),
+            (false, _) => (None, at),
+            _ => return Whole::No,
+        };
+        let end = start + len;
+        let Some(payload) = input.get_mut(start..end) else {
+            return Whole::No;
+        };
+        if let Some(key) = mask {
+            apply_mask(payload, key, 0);
+        }
+        let (kind, opcode) = if opcode == 0x1 {
+            (MessageKind::Text, OpCode::Text)
+        } else {
+            (MessageKind::Binary, OpCode::Binary)
+        };
+        self.frame = InFrame {
+            opcode,
+            fin: true,
+            mask,
+            len: len as u64,
+            done: len as u64,
+        };
+        self.control_len = 0;
+        self.utf8.reset();
+        if kind == MessageKind::Text && core::str::from_utf8(payload).is_err() {
+            // As `Rx::Data` does: fail the connection; nothing of the frame is left to skip.
+            self.fail(ProtocolError::InvalidUtf8, now);
+            self.skip(0);
+            return Whole::Failed { len: end };
+        }
+        Whole::Message {
+            len: end,
+            step: Step::Data {
+                start,
+                end,
+                last: true,
+                frame_end: true,
+                first: true,
+                kind,
+                rsv: 0,
+            },
         }
     }
 
@@ -764,6 +906,11 @@ impl Connection {
         }
     }
 
+    /// The payload of the control frame just completed.
+    fn control_payload(&self) -> ControlPayload {
+        ControlPayload::from_slice(&self.control[..self.control_len as usize])
+    }
+
     fn control_complete(&mut self, now: Instant) -> Option<Step> {
         let payload = &self.control[..self.control_len as usize];
         match self.frame.opcode {
@@ -771,13 +918,12 @@ impl Connection {
                 if self.failure.is_some() {
                     return None;
                 }
-                let p = ControlPayload::from_slice(payload);
                 if self.state == State::Open {
                     self.outbox[..payload.len()].copy_from_slice(payload);
                     self.outbox_len = payload.len() as u8;
                     self.pong_due = true;
                 }
-                Some(Step::Ping(p))
+                Some(Step::Ping)
             }
             OpCode::Pong => {
                 if self.failure.is_some() {
@@ -789,33 +935,36 @@ impl Connection {
                         self.last_ping = None;
                     }
                 }
-                Some(Step::Pong(ControlPayload::from_slice(payload)))
+                Some(Step::Pong)
             }
             _ => {
-                let frame = match CloseFrame::parse(payload) {
-                    Ok(frame) => frame,
+                // The frame stays in `control`; `read` and the closure take it from there.
+                let code = match CloseFrame::check_payload(payload) {
+                    Ok(code) => code,
                     Err(e) if self.state == State::Open => {
                         self.fail(e, now);
+                        // Malformed as it is, this was the peer's Close: it sends no other, so
+                        // our Close completes the handshake, after which a server closes the
+                        // transport at once (§7.1.1, §7.1.7) instead of waiting for a reply.
+                        self.control_len = 0;
+                        self.peer_close_received = true;
+                        self.rx = Rx::Discard;
                         return None;
                     }
                     // We are closing already: take a malformed reply as a reply, and forget it.
                     Err(_) => {
                         self.control_len = 0;
-                        CloseFrame::EMPTY
+                        None
                     }
                 };
                 self.peer_close_received = true;
                 self.rx = Rx::Discard;
                 if self.state == State::Open {
                     // §5.5.1: reply with a Close, echoing the status code.
-                    let reply = match frame.code() {
-                        Some(code) => CloseFrame::new(code, "").unwrap_or(CloseFrame::EMPTY),
-                        None => CloseFrame::EMPTY,
-                    };
-                    self.queue_close(reply, State::CloseReceived { since: now });
+                    self.queue_close(code, "", State::CloseReceived { since: now });
                 }
                 self.check_handshake(now);
-                Some(Step::Close(frame))
+                Some(Step::Close)
             }
         }
     }
@@ -830,13 +979,25 @@ impl Connection {
             return;
         }
         self.failure = Some(error);
-        let frame =
-            CloseFrame::new(error.close_code(), error.reason()).unwrap_or(CloseFrame::EMPTY);
-        self.queue_close(frame, State::CloseSent { since: now });
+        self.queue_close(
+            Some(error.close_code()),
+            error.reason(),
+            State::CloseSent { since: now },
+        );
     }
 
-    fn queue_close(&mut self, frame: CloseFrame, state: State) {
-        self.outbox_len = frame.write_payload(&mut self.outbox) as u8;
+    /// Queues our Close with `code` (none: an empty Close) and `reason`, both checked by the
+    /// caller (a sendable code, at most 123 bytes), written straight into the outbox.
+    fn queue_close(&mut self, code: Option<CloseCode>, reason: &str, state: State) {
+        self.outbox_len = match code {
+            None => 0,
+            Some(code) => {
+                let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
+                self.outbox[..2].copy_from_slice(&code.as_u16().to_be_bytes());
+                self.outbox[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len() as u8
+            }
+        };
         self.close_queued = true;
         self.state = state;
         self.pong_due = false;
@@ -922,9 +1083,9 @@ impl Connection {
     /// can be sent. Calling it when the handshake is already under way does nothing and
     /// returns `Ok`: the handshake in progress completes as it is.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        let frame = CloseFrame::new(code, reason)?;
+        CloseFrame::check(code, reason)?;
         if self.state == State::Open {
-            self.queue_close(frame, State::CloseSent { since: now });
+            self.queue_close(Some(code), reason, State::CloseSent { since: now });
         }
         Ok(())
     }
@@ -940,8 +1101,7 @@ impl Connection {
         let mut n = 0;
         if self.state == State::Open {
             if self.pong_due {
-                let pong = ControlPayload::from_slice(&self.outbox[..self.outbox_len as usize]);
-                match self.write_frame(OpCode::Pong, true, &pong, &mut out[n..]) {
+                match self.write_outbox(OpCode::Pong, &mut out[n..]) {
                     Ok(w) => {
                         n += w;
                         self.pong_due = false;
@@ -967,8 +1127,7 @@ impl Connection {
             }
         }
         if self.close_queued && !self.close_sent && self.state != State::Closed {
-            let close = ControlPayload::from_slice(&self.outbox[..self.outbox_len as usize]);
-            if let Ok(w) = self.write_frame(OpCode::Close, true, &close, &mut out[n..]) {
+            if let Ok(w) = self.write_outbox(OpCode::Close, &mut out[n..]) {
                 n += w;
                 self.close_sent = true;
                 self.check_handshake(now);
@@ -999,27 +1158,32 @@ impl Connection {
         out: &mut [u8],
     ) -> Result<usize, SendError> {
         let needed = self.frame_len(payload.len());
-        if out.len() < needed {
-            return Err(SendError::BufferTooSmall { needed });
-        }
-        let mask = match self.role {
+        let out = out
+            .get_mut(..needed)
+            .ok_or(SendError::BufferTooSmall { needed })?;
+        let mask = self.client_mask();
+        encode_frame(opcode, fin, mask, payload, out);
+        Ok(needed)
+    }
+
+    /// Writes the control frame whose payload waits in the outbox (our Pong or Close).
+    fn write_outbox(&mut self, opcode: OpCode, out: &mut [u8]) -> Result<usize, SendError> {
+        let len = self.outbox_len as usize;
+        let needed = self.frame_len(len);
+        let out = out
+            .get_mut(..needed)
+            .ok_or(SendError::BufferTooSmall { needed })?;
+        let mask = self.client_mask();
+        encode_frame(opcode, true, mask, &self.outbox[..len], out);
+        Ok(needed)
+    }
+
+    /// A fresh masking key for a client's frame (§5.3); servers do not mask.
+    fn client_mask(&mut self) -> Option<[u8; 4]> {
+        match self.role {
             Role::Client => Some(self.next_mask()),
             Role::Server => None,
-        };
-        let header = FrameHeader {
-            fin,
-            rsv: 0,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let h = header.encode(&mut out[..MAX_HEADER_LEN.min(needed)]);
-        let body = &mut out[h..needed];
-        body.copy_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(body, key, 0);
         }
-        Ok(needed)
     }
 
     /// SplitMix64: fast, and unpredictable to a script that cannot see the seed (§10.3 asks
@@ -1153,12 +1317,12 @@ impl Connection {
     }
 
     fn peer_close(&self) -> CloseFrame {
-        if self.peer_close_received {
-            CloseFrame::parse(&self.control[..self.control_len as usize])
-                .unwrap_or(CloseFrame::EMPTY)
+        let len = if self.peer_close_received {
+            self.control_len as usize
         } else {
-            CloseFrame::EMPTY
-        }
+            0
+        };
+        CloseFrame::parse_or_empty(&self.control[..len])
     }
 
     // ---------------------------------------------------------------- timers
@@ -1237,8 +1401,17 @@ impl Connection {
         if self.closure_taken {
             return None;
         }
-        let (ending, at) = self.ending?;
+        let closure = self.closure()?;
         self.closure_taken = true;
+        Some(closure)
+    }
+
+    /// The connection's [`Closure`] once it is over, as often as asked (`None` before).
+    ///
+    /// Unlike [`poll_closure`](Self::poll_closure), this does not mark the closure as taken:
+    /// it lets a driver report the end again without keeping its own copy.
+    pub fn closure(&self) -> Option<Closure> {
+        let (ending, at) = self.ending?;
         let kind = match ending {
             Ending::Clean {
                 initiator,
@@ -1270,6 +1443,25 @@ impl Connection {
     /// Whether the connection is over and its closure was taken: nothing more will happen.
     pub fn is_finished(&self) -> bool {
         self.closure_taken
+    }
+}
+
+/// Encodes a frame with `payload` into `out`, which is exactly as long as the frame.
+fn encode_frame(opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, payload: &[u8], out: &mut [u8]) {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    let limit = MAX_HEADER_LEN.min(out.len());
+    let h = header.encode(&mut out[..limit]);
+    let body = &mut out[h..];
+    match mask {
+        // One pass: mask while copying.
+        Some(key) => mask_copy(body, payload, key),
+        None => body.copy_from_slice(payload),
     }
 }
 

@@ -153,6 +153,20 @@ fn rfc6455_5_2_reserved_opcode_fails_then_drains_to_peer_close() {
     );
     assert_eq!(closure.code().as_u16(), 1002);
     assert!(s.poll_closure().is_none(), "exactly one closure");
+    // `closure` reports the same end again without taking it.
+    assert_eq!(s.closure(), Some(closure));
+    assert_eq!(s.closure(), Some(closure));
+}
+
+#[test]
+fn closure_is_none_while_open_and_not_taken_by_peeking() {
+    let mut s = server();
+    assert_eq!(s.closure(), None);
+    s.handle_eof(t(5));
+    let peeked = s.closure().expect("closure after EOF");
+    assert!(!s.is_finished(), "peeking does not take the closure");
+    assert_eq!(s.poll_closure(), Some(peeked));
+    assert!(s.is_finished());
 }
 
 #[test]
@@ -685,4 +699,83 @@ fn engine_state_is_small() {
     let size = core::mem::size_of::<Connection>();
     std::println!("size_of::<Connection>() = {size} bytes");
     assert!(size <= 512, "{size}");
+}
+
+/// Events with each message's chunks joined, so that reads of different sizes compare equal;
+/// messages that never complete are left out (a byte-at-a-time reader sees the start of a
+/// message that a later byte fails, a whole-frame reader does not).
+fn joined(evs: Vec<Ev>) -> Vec<Ev> {
+    let mut out: Vec<Ev> = Vec::new();
+    let mut open = false;
+    for ev in evs {
+        match ev {
+            Ev::Chunk(kind, data, first, last) => {
+                match out.last_mut() {
+                    Some(Ev::Chunk(_, acc, _, l)) if open && !first => {
+                        acc.extend(data);
+                        *l = last;
+                    }
+                    _ => out.push(Ev::Chunk(kind, data, first, last)),
+                }
+                open = !last;
+            }
+            other => out.push(other),
+        }
+    }
+    out.retain(|ev| !matches!(ev, Ev::Chunk(_, _, _, false)));
+    out
+}
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    /// The fast path for whole messages (`read_whole_message`) leaves the engine exactly where
+    /// the general path does: the same events, failure, state, frames to send and closure,
+    /// whether the frames arrive in one read (fast path where it applies) or a byte at a time
+    /// (general path only). Frames are random: valid and invalid opcodes, RSV bits, masking,
+    /// lengths around the limits, fragments, and text that is or is not UTF-8.
+    #[test]
+    fn fast_path_and_general_path_agree(
+        frames in proptest::collection::vec(
+            (
+                proptest::bool::weighted(0.8),
+                proptest::prop_oneof![8 => proptest::strategy::Just(0u8), 1 => 0u8..8],
+                proptest::sample::select(&[0u8, 1, 1, 2, 2, 2, 3, 8, 9, 10][..]),
+                proptest::bool::weighted(0.9),
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 120..300),
+                    "[a-zé€𝄞 ]{0,60}".prop_map(String::into_bytes),
+                ],
+            ),
+            0..8,
+        ),
+        max_frame in proptest::prop_oneof![proptest::strategy::Just(16u64 << 20), 100u64..260],
+        role_client in proptest::bool::weighted(0.2),
+    ) {
+        let mut wire = Vec::new();
+        for (fin, rsv, opcode, masked, payload) in &frames {
+            let payload = if [8u8, 9, 10].contains(opcode) { &payload[..payload.len().min(125)] } else { &payload[..] };
+            wire.extend(frame(*fin, *rsv, *opcode, masked.then_some(KEY), payload));
+        }
+        let config = Config::default().with_max_frame_payload(max_frame).with_max_message_size(max_frame + 50);
+        let make = || if role_client {
+            Connection::client(config, t(0), 7)
+        } else {
+            Connection::server(config, t(0))
+        };
+        let (mut whole, mut bytewise) = (make(), make());
+        let a = joined(feed(&mut whole, &wire, t(1)));
+        let mut b = Vec::new();
+        for byte in &wire {
+            b.extend(feed(&mut bytewise, core::slice::from_ref(byte), t(1)));
+        }
+        proptest::prop_assert_eq!(a, joined(b));
+        proptest::prop_assert_eq!(whole.failure(), bytewise.failure());
+        proptest::prop_assert_eq!(whole.state(), bytewise.state());
+        proptest::prop_assert_eq!(transmit(&mut whole, t(2)).len(), transmit(&mut bytewise, t(2)).len());
+        whole.handle_eof(t(3));
+        bytewise.handle_eof(t(3));
+        proptest::prop_assert_eq!(whole.poll_closure(), bytewise.poll_closure());
+    }
 }

@@ -13,7 +13,7 @@
 //!   connection ended.
 //! - [`frame`], [`mask`], [`utf8`], [`close`]: the building blocks, usable on their own.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one exception, `mask::simd`: a benchmark showed it pays
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]
@@ -31,6 +31,8 @@ pub mod handshake;
 pub mod mask;
 #[cfg(feature = "alloc")]
 pub mod message;
+#[cfg(feature = "alloc")]
+pub mod session;
 pub mod time;
 pub mod url;
 pub mod utf8;
@@ -46,4 +48,6 @@ pub use error::{ProtocolError, SendError};
 pub use frame::OpCode;
 #[cfg(feature = "alloc")]
 pub use message::{Message, MessageAssembler};
+#[cfg(feature = "alloc")]
+pub use session::{Session, SessionConfig};
 pub use time::Instant;

@@ -52,12 +52,12 @@ impl Instant {
 
     /// The time elapsed since the origin.
     pub const fn as_duration(self) -> Duration {
-        Duration::from_nanos(self.nanos)
+        duration_from_nanos(self.nanos)
     }
 
     /// Time from `earlier` to `self`, or zero if `earlier` is later.
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
+        duration_from_nanos(self.nanos.saturating_sub(earlier.nanos))
     }
 
     /// `self + d`, clamped to the largest representable instant (about 584 years).
@@ -72,6 +72,27 @@ impl Instant {
             nanos: self.nanos.saturating_add(add),
         }
     }
+}
+
+/// `Duration::from_nanos`, without a 64-bit division.
+///
+/// On 32-bit targets `u64 / 1_000_000_000` calls a software division routine of about 0.9 KB
+/// that nothing else in the engine needs. Here `nanos / 10⁹ = (nanos >> 9) / 1_953_125` is
+/// done as schoolbook long division in 11-bit digits, so every step is a 32-bit division
+/// (one instruction on a Cortex-M3/M4): the remainder stays below the 21-bit divisor, so a
+/// remainder and the next digit fit in 32 bits.
+const fn duration_from_nanos(nanos: u64) -> Duration {
+    const DIVISOR: u32 = 1_953_125; // 10⁹ / 2⁹
+    let n = nanos >> 9; // 55 bits: five 11-bit digits
+    let (mut secs, mut rem, mut shift) = (0u64, 0u32, 55);
+    while shift > 0 {
+        shift -= 11;
+        let cur = (rem << 11) | ((n >> shift) & 0x7FF) as u32;
+        secs = (secs << 11) | (cur / DIVISOR) as u64;
+        rem = cur % DIVISOR;
+    }
+    // The nanoseconds are what the quotient leaves of the input: rem·2⁹ + the 9 low bits.
+    Duration::new(secs, (rem << 9) | (nanos & 0x1FF) as u32)
 }
 
 impl Add<Duration> for Instant {
@@ -93,6 +114,35 @@ impl Sub<Instant> for Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_from_nanos_are_exact() {
+        let mut n: u64 = 0x9E37_79B9_7F4A_7C15;
+        let edges = [
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            1_000_000_001,
+            u32::MAX as u64,
+            (u32::MAX as u64) << 32,
+            u64::MAX / 2,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for i in 0..100_000u64 {
+            // Edges, multiples of a second around them, and a spread of pseudo-random values.
+            n = n
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = match i {
+                0..=9 => edges[i as usize],
+                10..=999 => (i * 1_000_000_000).wrapping_add(i % 3).wrapping_sub(1),
+                _ => n >> (i % 64),
+            };
+            assert_eq!(duration_from_nanos(v), Duration::from_nanos(v), "{v}");
+        }
+    }
 
     #[test]
     fn arithmetic_saturates() {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# CI for sockeye on microcontrollers, in one run (a few minutes cold on 2 cores):
+#   1. sockeye-embedded on the host: tests (the end-to-end scenarios), clippy and docs;
+#   2. sockeye-embedded built for Cortex-M4F and Cortex-M0 (no atomics), with and without
+#      its features (embassy-time, defmt);
+#   3. the firmware test suites under QEMU (qemu-test/run.sh);
+#   4. the footprint table, sockeye next to embedded-websocket (footprint/size-report.sh).
+# Needs a Debian 12 machine with rustup; installs qemu-system-arm, binutils-arm-none-eabi and
+# the thumb targets when missing. Exits non-zero on any failure.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+start=$SECONDS
+
+for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+  rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+done
+missing=()
+command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+command -v arm-none-eabi-size >/dev/null || missing+=(binutils-arm-none-eabi)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "=== sockeye-embedded: host tests and clippy"
+cd "$here"
+cargo test -p sockeye-embedded
+cargo test -p sockeye-embedded --features embassy-time --test embassy_clock
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy -q -p sockeye-embedded --all-targets --all-features -- -D warnings
+fi
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p sockeye-embedded --no-deps
+
+echo "=== sockeye-embedded: builds for Cortex-M4F and Cortex-M0"
+for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+  cargo build -q -p sockeye-embedded --target "$t"
+  cargo build -q -p sockeye-embedded --target "$t" --features embassy-time,defmt
+  echo "built for $t (default features; embassy-time + defmt)"
+done
+
+echo "=== firmware tests under QEMU"
+"$here/qemu-test/run.sh"
+
+echo "=== footprint (Cortex-M4F): sockeye vs embedded-websocket"
+"$here/footprint/size-report.sh" thumbv7em-none-eabihf
+
+echo "=== embedded CI passed in $((SECONDS - start)) s"

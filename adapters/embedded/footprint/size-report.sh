@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Flash, static RAM and stack of sockeye on a Cortex-M4F, next to embedded-websocket doing the
+# same job, all built in this run with opt-level "z", LTO, one codegen unit and panic=abort.
+#
+#   ./size-report.sh [TARGET]        (default thumbv7em-none-eabihf)
+#
+# Every firmware shares the runtime of src/lib.rs (cortex-m-rt, semihosting exit, stack
+# painting), so   d_flash = flash - flash(baseline)   is what the workload adds. Each one
+# checks its own results and runs under QEMU (when qemu-system-arm is installed), which also
+# measures the stack it writes by painting. Sizes come from llvm-size/arm-none-eabi-size.
+set -euo pipefail
+cd "$(dirname "$0")"
+unset CARGO_TARGET_DIR # this project has its own target/
+TARGET=${1:-thumbv7em-none-eabihf}
+rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
+
+# name | workload
+BINS=(
+  "baseline|runtime only (subtracted from the others)"
+  "ew_client|embedded-websocket 0.9: handshake, encode 1 frame, decode 1 frame (no I/O)"
+  "sockeye_core_client|sockeye-core: the same job as ew_client (no I/O)"
+  "sockeye_client|sockeye-embedded: connect, send 1, receive 1, close (async I/O, timers)"
+  "sockeye_client_static|the same, its Storage (buffers + engine) in a static"
+  "ew_frames|embedded-websocket: encode + decode 1 frame (state forced open)"
+  "sockeye_frames|sockeye-core: encode + decode 1 frame on an open connection"
+)
+
+if command -v rust-size >/dev/null; then SIZE=rust-size
+elif command -v arm-none-eabi-size >/dev/null; then SIZE=arm-none-eabi-size
+else SIZE=$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-size 2>/dev/null | head -1 || true)
+fi
+if [ -z "${SIZE:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing binutils-arm-none-eabi (for arm-none-eabi-size)"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends binutils-arm-none-eabi >/dev/null
+    SIZE=arm-none-eabi-size
+  else
+    echo "need arm-none-eabi-size (apt-get install binutils-arm-none-eabi) or llvm-size" >&2
+    exit 1
+  fi
+fi
+
+cargo build -q --release --target "$TARGET" --bins
+DIR=target/$TARGET/release
+sec() { "$SIZE" -A "$1" | awk -v s="$2" '$1==s {print $2; f=1} END {if(!f) print 0}'; }
+
+printf '\n%-22s %6s %6s %5s %5s %7s %8s %6s %6s  %s\n' \
+  firmware text rodata data bss flash d_flash static stack workload
+base_flash=0
+failed=0
+for entry in "${BINS[@]}"; do
+  b=${entry%%|*}
+  what=${entry#*|}
+  f=$DIR/$b
+  vt=$(sec "$f" .vector_table); tx=$(sec "$f" .text); ro=$(sec "$f" .rodata)
+  da=$(sec "$f" .data); bs=$(sec "$f" .bss)
+  flash=$((vt + tx + ro + da))
+  [ "$b" = baseline ] && base_flash=$flash
+  stack=-
+  if command -v qemu-system-arm >/dev/null; then
+    out=$(cargo run -q --release --target "$TARGET" --bin "$b" 2>/dev/null) && rc=0 || rc=$?
+    stack=$(echo "$out" | sed -n 's/.*: stack \([0-9]*\) bytes.*/\1/p')
+    if [ "$rc" != 0 ]; then stack="FAIL($rc)"; failed=1; fi
+  fi
+  printf '%-22s %6d %6d %5d %5d %7d %8d %6d %6s  %s\n' \
+    "$b" "$tx" "$ro" "$da" "$bs" "$flash" $((flash - base_flash)) $((da + bs)) "$stack" "$what"
+done
+echo "(bytes; flash = vector table + .text + .rodata + .data; d_flash = flash - baseline;"
+echo " static = .data + .bss; stack = bytes of stack the workload writes, measured under QEMU"
+echo " by painting; buffers and engine state are on the stack, except in sockeye_client_static)"
+
+# Where sockeye_client's flash goes: its largest functions (inlined callees count in the caller).
+echo
+echo "largest symbols of sockeye_client (bytes):"
+NM=${SIZE%size}nm
+if command -v "$NM" >/dev/null; then
+  "$NM" --size-sort -S -C -t d "$DIR/sockeye_client" | tail -15 |
+    awk '{ n = $2 + 0; $1 = ""; $2 = ""; $3 = ""; sub(/^ +/, ""); printf "  %6d  %s\n", n, $0 }'
+fi
+
+if command -v qemu-system-arm >/dev/null; then
+  # Struct and future sizes: a separate build with core::fmt, never used for the sizes above.
+  echo
+  for b in sockeye_client ew_client; do
+    cargo run -q --release --target "$TARGET" --features report --target-dir target/report --bin "$b" 2>/dev/null |
+      grep '^size_of' || { echo "report build of $b failed" >&2; failed=1; }
+  done
+fi
+exit $failed
