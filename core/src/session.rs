@@ -476,7 +476,7 @@ impl Session {
     /// way to receive, for messages too large to hold whole.
     ///
     /// A message arrives as one or more [`Event::Data`] chunks (see
-    /// [`DataChunk`](crate::DataChunk)), at most a read buffer's worth each; Ping, Pong and
+    /// [`DataChunk`]), at most a read buffer's worth each; Ping, Pong and
     /// Close frames arrive as their own events. Returns `None` once every received byte was
     /// decoded (or the connection is over). If a message was started with
     /// [`poll_message`](Self::poll_message), its first chunks were already taken there.
@@ -683,7 +683,6 @@ impl Session {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::string::String;
@@ -851,7 +850,9 @@ mod tests {
             deliver(c, s, usize::MAX, now);
             deliver(s, c, usize::MAX, now);
         }
-        let server = s.closure().expect("the server is closed after the handshake");
+        let server = s
+            .closure()
+            .expect("the server is closed after the handshake");
         assert!(s.pending_write().is_empty());
         c.handle_eof(now);
         (c.closure().expect("EOF ends the client"), server)
@@ -1050,7 +1051,13 @@ mod tests {
         );
         assert_eq!(s.assembler.pending(), 0);
         let (_, sc) = finish_close(&mut c, &mut s, t(1));
-        assert!(matches!(sc.kind(), ClosureKind::Failed { acknowledged: true, .. }));
+        assert!(matches!(
+            sc.kind(),
+            ClosureKind::Failed {
+                acknowledged: true,
+                ..
+            }
+        ));
         assert_eq!(sc.code().as_u16(), 1007);
     }
 
@@ -1131,7 +1138,11 @@ mod tests {
         s.push_received(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xED], t(0));
         assert_eq!(s.poll_message(), None);
         let wire = s.pending_write();
-        assert_eq!(wire[..4], [0x88, wire[1], 0x03, 0xEA], "our Close says 1002");
+        assert_eq!(
+            wire[..4],
+            [0x88, wire[1], 0x03, 0xEA],
+            "our Close says 1002"
+        );
         // The peer sent its Close already and will send no other: the server is done, and
         // closes the transport right after writing its Close.
         let closure = s.closure().expect("over once our Close is handed out");
@@ -1153,7 +1164,10 @@ mod tests {
         wire.extend_from_slice(&[b'*'; 124]);
         s.push_received(&wire, t(0));
         assert_eq!(s.poll_message(), None);
-        assert_eq!(s.pending_write()[..4], [0x88, s.pending_write()[1], 0x03, 0xEA]);
+        assert_eq!(
+            s.pending_write()[..4],
+            [0x88, s.pending_write()[1], 0x03, 0xEA]
+        );
         let closure = s.closure().expect("over once our Close is handed out");
         assert!(matches!(
             closure.kind(),

@@ -1,1 +1,72 @@
-//! Blocking `std::io` adapter (in progress).
+//! # sockeye-std
+//!
+//! Blocking WebSockets (RFC 6455) over any `std::io` stream, driven by the sans-IO
+//! [`sockeye_core`] engine.
+//!
+//! - [`WebSocket::connect`] opens a `ws://` connection over TCP; [`WebSocket::client`] runs the
+//!   client handshake over a stream you opened (a TLS stream for `wss://`, see
+//!   [`GenericTransport`]); [`WebSocket::accept`] and [`WebSocket::accept_with`] run the server
+//!   handshake, the latter letting you inspect the request and pick a subprotocol or reject it.
+//! - [`WebSocket::recv`] returns whole messages, [`WebSocket::recv_event`] zero-copy chunks of
+//!   arbitrarily large ones; [`WebSocket::send`] and friends encode into one write buffer that
+//!   is flushed once per burst, not once per message.
+//! - Keepalive and the close timeout run on the stream's read timeout; the engine answers
+//!   pings and completes the closing handshake.
+//! - Every connection ends with one [`Closure`] that says how and why: after the last message,
+//!   `recv` returns [`Error::Closed`]. An abrupt end reads like
+//!   `closed abnormally (1006): the peer closed the transport without a Close frame in the
+//!   middle of a binary frame (512 of 4096 payload bytes received), …`.
+//!
+//! ```
+//! use std::net::TcpListener;
+//! use sockeye_std::{CloseCode, Error, Message, WebSocket};
+//!
+//! // A server thread that echoes one connection...
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || -> Result<(), Error> {
+//!     let (stream, _) = listener.accept()?;
+//!     let mut ws = WebSocket::accept(stream)?;
+//!     loop {
+//!         match ws.recv() {
+//!             Ok(message) => ws.send(message)?,
+//!             Err(Error::Closed(closure)) => {
+//!                 println!("server: {closure}");
+//!                 return Ok(());
+//!             }
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//! });
+//!
+//! // ...and a client.
+//! let mut ws = WebSocket::connect(&format!("ws://{addr}/"))?;
+//! ws.send_text("hello")?;
+//! assert_eq!(ws.recv()?, Message::Text("hello".into()));
+//! let closure = ws.close(CloseCode::NORMAL, "bye")?;
+//! assert!(closure.is_clean());
+//! server.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod handshake;
+pub mod random;
+mod transport;
+pub mod upgrade;
+mod websocket;
+
+pub use config::{ClientOptions, Config, Decision};
+pub use error::{transport_end, Error, HandshakeError, TransportEnd};
+pub use transport::{GenericTransport, SetTimeout, Transport};
+pub use websocket::WebSocket;
+
+pub use sockeye_core;
+pub use sockeye_core::handshake::Request;
+pub use sockeye_core::{
+    AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Config as EngineConfig, DataChunk,
+    Event, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError, TransportError,
+};
