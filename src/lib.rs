@@ -23,3 +23,8 @@ pub use sockeye_tokio as tokio;
 /// The `embedded-io-async` adapter ([`sockeye_embedded`]).
 #[cfg(feature = "embedded")]
 pub use sockeye_embedded as embedded;
+
+/// The examples in README.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

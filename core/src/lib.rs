@@ -51,3 +51,8 @@ pub use message::{Message, MessageAssembler};
 #[cfg(feature = "alloc")]
 pub use session::{Session, SessionConfig};
 pub use time::Instant;
+
+/// The example in the crate's README.md, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
