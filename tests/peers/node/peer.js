@@ -14,11 +14,21 @@ function serve(ws) {
     ws.send(data, { binary: isBinary });
   });
   ws.on('ping', (data) => console.log(`ping ${data.toString()}`));
+  ws.on('pong', (data) => console.log(`pong ${data.toString()}`));
   ws.on('close', (code, reason) => {
     console.log(`closed code=${code} reason=${reason.toString()}`);
     if (mode === 'client') process.exit(0);
   });
   ws.on('error', (err) => console.log(`error ${err.message}`));
+}
+
+// A frame written behind the library's back. RFC 6455 §5.1: a client masks every frame it
+// sends (a server fails the connection on an unmasked one), so the client masks it too.
+function rawFrame(header, payload) {
+  if (mode !== 'client') return Buffer.from([...header, ...payload]);
+  const key = [0x37, 0xfa, 0x21, 0x3d];
+  const masked = payload.map((b, i) => b ^ key[i % 4]);
+  return Buffer.from([header[0], header[1] | 0x80, ...header.slice(2), ...key, ...masked]);
 }
 
 function command(ws, cmd) {
@@ -34,13 +44,13 @@ function command(ws, cmd) {
       break;
     case 'kill-mid-message':
       // Header of a 4096-byte binary frame, then 3 bytes of it, then the process dies.
-      socket.write(Buffer.from([0x82, 0x7e, 0x10, 0x00, 1, 2, 3]), () => process.exit(0));
+      socket.write(rawFrame([0x82, 0x7e, 0x10, 0x00], [1, 2, 3]), () => process.exit(0));
       break;
     case 'close-keep-tcp':
       // A Close written behind the library's back; then stop reading so that nothing
       // ever closes the TCP connection.
       socket.pause();
-      socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+      socket.write(rawFrame([0x88, 0x02], [0x03, 0xe8]));
       ws.removeAllListeners('close');
       break;
     default: ws.send(`unknown command ${cmd}`);

@@ -19,28 +19,65 @@ def say(line):
     print(line, flush=True)
 
 
+MODE = sys.argv[1] if len(sys.argv) > 1 else ""
+
+
+def raw_frame(header, payload):
+    """A frame written behind the library's back. RFC 6455 §5.1: a client masks every frame it
+    sends (a server fails the connection on an unmasked one), so the client masks it too."""
+    if MODE != "client":
+        return bytes(header + payload)
+    key = [0x37, 0xFA, 0x21, 0x3D]
+    masked = [b ^ key[i % 4] for i, b in enumerate(payload)]
+    return bytes([header[0], header[1] | 0x80] + header[2:] + key + masked)
+
+
+# Tasks waiting for a Pong (asyncio keeps only weak references to tasks).
+PENDING = set()
+
+
+async def report_pong(pong, data):
+    try:
+        await pong
+    except ConnectionClosed:
+        return
+    say(f"pong {data}")
+
+
 async def command(ws, cmd):
     name, _, rest = cmd.partition(":")
     if name == "close":
         code, _, reason = rest.partition(":")
         await ws.close(int(code), reason)
     elif name == "ping":
-        await ws.ping(rest.encode())
+        pong = await ws.ping(rest.encode())
+        task = asyncio.create_task(report_pong(pong, rest))
+        PENDING.add(task)
+        task.add_done_callback(PENDING.discard)
     elif name == "fragment":
         await ws.send(["frag", "men", "ted"])
     elif name == "kill-mid-message":
         # Header of a 4096-byte binary frame, then 3 bytes of it, then the process dies.
-        ws.transport.write(bytes([0x82, 0x7E, 0x10, 0x00, 1, 2, 3]))
+        ws.transport.write(raw_frame([0x82, 0x7E, 0x10, 0x00], [1, 2, 3]))
         await asyncio.sleep(0.05)
         os._exit(0)
     elif name == "close-keep-tcp":
         # A Close written behind the library's back; then stop reading so that nothing ever
         # closes the TCP connection.
         ws.transport.pause_reading()
-        ws.transport.write(bytes([0x88, 0x02, 0x03, 0xE8]))
+        ws.transport.write(raw_frame([0x88, 0x02], [0x03, 0xE8]))
         await asyncio.sleep(3600)
     else:
         await ws.send(f"unknown command {cmd}")
+
+
+def pick_subprotocol(connection, offered):
+    """`chat.v2`, else `chat`, else none, like the Node peer. (Given `subprotocols=`, the library
+    would refuse with 400 a client that offers none.)"""
+    for protocol in ("chat.v2", "chat"):
+        if protocol in offered:
+            return protocol
+    return None
 
 
 async def echo(ws):
@@ -65,7 +102,12 @@ async def main():
     mode, arg, protocols = sys.argv[1], sys.argv[2], sys.argv[3:]
     if mode == "server":
         async with serve(
-            echo, "127.0.0.1", int(arg), subprotocols=["chat.v2", "chat"], max_size=None, ping_interval=None
+            echo,
+            "127.0.0.1",
+            int(arg),
+            select_subprotocol=pick_subprotocol,
+            max_size=None,
+            ping_interval=None,
         ) as server:
             say(f"listening {server.sockets[0].getsockname()[1]}")
             await asyncio.Future()
