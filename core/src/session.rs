@@ -210,6 +210,9 @@ struct Core {
     /// Encoded frames; `wbuf[wpos..]` is not written yet.
     wbuf: Vec<u8>,
     wpos: usize,
+    /// `wbuf[..urgent_end]` ends with control frames the engine owes the peer (a Pong, a
+    /// Close): they should leave now, not when the application next calls in.
+    urgent_end: usize,
     high_water: usize,
     /// A transport end reported while input was still buffered: applied once it is decoded,
     /// so that the messages it completes come before the closure.
@@ -229,6 +232,7 @@ impl Core {
             if n == 0 {
                 break;
             }
+            self.urgent_end = start + n;
         }
         if self.closure.is_none() {
             self.closure = self.conn.poll_closure();
@@ -241,6 +245,7 @@ impl Core {
     fn reserve(&mut self, len: usize) -> usize {
         if self.wpos > 0 && self.wpos >= self.wbuf.len() / 2 {
             self.wbuf.drain(..self.wpos);
+            self.urgent_end = self.urgent_end.saturating_sub(self.wpos);
             self.wpos = 0;
         }
         let start = self.wbuf.len();
@@ -335,6 +340,7 @@ impl Session {
                 conn: connection,
                 wbuf: Vec::new(),
                 wpos: 0,
+                urgent_end: 0,
                 high_water: config.write_high_water,
                 pending_end: None,
                 closure: None,
@@ -598,12 +604,21 @@ impl Session {
         if core.wpos == core.wbuf.len() {
             core.wbuf.clear();
             core.wpos = 0;
+            core.urgent_end = 0;
             // Give back what one large message took.
             let keep = core.high_water.max(64 * 1024);
             if core.wbuf.capacity() > 2 * keep {
                 core.wbuf.shrink_to(keep);
             }
         }
+    }
+
+    /// Whether the write buffer holds control frames the engine owes the peer (a Pong for its
+    /// Ping, a Close reply) that are not written yet. Drivers write them out before handing a
+    /// message to the application, so that a slow application cannot hold back the peer's
+    /// keepalive answer (the data queued before them goes out with them, in order).
+    pub fn has_urgent_write(&self) -> bool {
+        self.core.urgent_end > self.core.wpos
     }
 
     /// Whether the write buffer reached the high-water mark: write it out before queuing more.
@@ -841,6 +856,30 @@ mod tests {
         assert_eq!(s.poll_message(), None);
         s.send(Frame::Text("data")).unwrap();
         assert_eq!(s.pending_write()[0], 0x8A, "the Pong comes first");
+    }
+
+    #[test]
+    fn a_pong_owed_is_urgent_until_written() {
+        let (mut c, mut s) = pair(SessionConfig::default());
+        c.send(Frame::Text("before")).unwrap();
+        c.send(Frame::Ping(b"p")).unwrap();
+        c.send(Frame::Text("after")).unwrap();
+        pump(&mut c, &mut s, usize::MAX, usize::MAX, t(0));
+        assert!(!s.has_urgent_write());
+        s.send(Frame::Text("reply")).unwrap();
+        assert!(!s.has_urgent_write(), "data alone waits for the batch");
+        assert_eq!(s.poll_message(), Some(text("before")));
+        // Decoding past the ping queued the pong: it must not wait for the application.
+        assert_eq!(s.poll_message(), Some(text("after")));
+        assert!(s.has_urgent_write());
+        let n = s.pending_write().len();
+        s.written(n - 1);
+        assert!(
+            s.has_urgent_write(),
+            "one byte of the pong is still unwritten"
+        );
+        s.written(1);
+        assert!(!s.has_urgent_write());
     }
 
     /// Runs the closing handshake to the end: both sides exchange bytes, and the client gets

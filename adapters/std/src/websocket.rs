@@ -274,6 +274,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn recv(&mut self) -> Result<Message, Error> {
         loop {
             if let Some(message) = self.session.poll_message() {
+                self.write_urgent();
                 return Ok(message);
             }
             if let Some(closure) = self.advance()? {
@@ -484,6 +485,16 @@ impl<S: Transport> WebSocket<S> {
         }
         let now = self.clock.now();
         encode(&mut self.session, now).map_err(|e| self.send_error(e))
+    }
+
+    /// Writes out a Pong or Close reply the engine owes the peer (and the data queued before
+    /// it) before a message goes to the application, which may take its time: the peer's
+    /// keepalive must not wait for it. A failure ends the transport; `recv` reports it after
+    /// the messages already received.
+    fn write_urgent(&mut self) {
+        if self.session.has_urgent_write() {
+            self.write_pending();
+        }
     }
 
     fn flush_if_idle(&mut self) -> Result<(), Error> {

@@ -188,6 +188,36 @@ fn pings_are_answered_with_pongs() {
 }
 
 #[test]
+fn a_pong_leaves_before_the_application_gets_the_message() {
+    // The client's Ping and a message arrive in one read. The server application takes the
+    // message and then sits on it: the Pong must already be on its way.
+    let (released_tx, released_rx) = std::sync::mpsc::channel::<()>();
+    let (url, server) = spawn_server(move |stream| {
+        let mut ws = WebSocket::accept(stream).unwrap();
+        assert_eq!(ws.recv().unwrap(), Message::Text("work".into()));
+        // Busy until the client has its pong (or 10 s pass, and the client's assertion fails).
+        let _ = released_rx.recv_timeout(Duration::from_secs(10));
+        echo(&mut ws)
+    });
+    let mut ws = WebSocket::connect(&url).unwrap();
+    ws.feed(Message::Ping(b"alive?".to_vec())).unwrap();
+    ws.feed(Message::Text("work".into())).unwrap();
+    ws.flush().unwrap();
+    let started = std::time::Instant::now();
+    match ws.recv_event().unwrap() {
+        Event::Pong(p) => assert_eq!(&p[..], b"alive?"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the pong waited for the application"
+    );
+    released_tx.send(()).unwrap();
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert!(server.join().unwrap().is_clean());
+}
+
+#[test]
 fn server_initiated_close_is_clean_on_both_sides() {
     let (url, server) = spawn_server(|stream| {
         let mut ws = WebSocket::accept(stream).unwrap();

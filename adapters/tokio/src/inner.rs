@@ -318,6 +318,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message, Error>> {
         loop {
             if let Some(message) = self.session.poll_message() {
+                // A Pong or Close reply the engine owes the peer goes out before the message
+                // reaches the application, which may take its time. Best effort: if the
+                // transport cannot take it now, the next poll writes it.
+                if self.session.has_urgent_write() {
+                    let _ = self.poll_write_pending(cx, Half::Reader);
+                }
                 return Poll::Ready(Ok(message));
             }
             if let Some(closure) = ready!(self.poll_advance(cx, Half::Reader))? {

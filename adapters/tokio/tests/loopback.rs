@@ -182,6 +182,33 @@ async fn stream_and_sink_carry_a_burst_and_the_stream_ends_after_the_closure() {
 }
 
 #[tokio::test]
+async fn a_pong_leaves_before_the_application_gets_the_message() {
+    // The client's Ping and a message arrive in one read. The server application takes the
+    // message and then sits on it: the Pong must already be on its way.
+    let (released_tx, released_rx) = tokio::sync::oneshot::channel::<()>();
+    let (url, server) = spawn_server(|stream| async move {
+        let mut ws = WebSocket::accept(stream).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("work".into()));
+        // Busy until the client has its pong (or 10 s pass, and the client's assertion fails).
+        let _ = tokio::time::timeout(Duration::from_secs(10), released_rx).await;
+        echo(&mut ws).await
+    })
+    .await;
+    let mut ws = WebSocket::connect(&url).await.unwrap();
+    ws.feed(Message::Ping(b"alive?".to_vec())).await.unwrap();
+    ws.feed(Message::Text("work".into())).await.unwrap();
+    ws.flush().await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), ws.recv_event()).await;
+    match event.expect("the pong waited for the application").unwrap() {
+        Event::Pong(p) => assert_eq!(&p[..], b"alive?"),
+        other => panic!("{other:?}"),
+    }
+    released_tx.send(()).unwrap();
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(server.await.unwrap().is_clean());
+}
+
+#[tokio::test]
 async fn fragmented_messages_are_assembled_both_ways() {
     let (url, server) = spawn_server(|stream| async move {
         let mut ws = WebSocket::accept(stream).await.unwrap();
