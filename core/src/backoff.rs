@@ -8,7 +8,7 @@
 
 use core::time::Duration;
 
-use crate::close::{CloseCode, Closure, ClosureKind};
+use crate::close::{CloseCode, Closure, ClosureKind, Initiator};
 
 /// When to reconnect and how long to wait.
 #[derive(Clone, Copy, Debug)]
@@ -39,20 +39,57 @@ impl BackoffConfig {
     }
 }
 
+impl BackoffConfig {
+    /// Sets [`first`](Self::first).
+    pub const fn with_first(mut self, first: Duration) -> Self {
+        self.first = first;
+        self
+    }
+
+    /// Sets [`factor`](Self::factor).
+    pub const fn with_factor(mut self, factor: u32) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Sets [`max`](Self::max).
+    pub const fn with_max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Sets [`reset_after`](Self::reset_after).
+    pub const fn with_reset_after(mut self, reset_after: Duration) -> Self {
+        self.reset_after = reset_after;
+        self
+    }
+
+    /// Sets [`retry`](Self::retry).
+    pub const fn with_retry(mut self, retry: fn(&Closure) -> bool) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 impl Default for BackoffConfig {
     fn default() -> Self {
         BackoffConfig::new()
     }
 }
 
-/// The default retry rule: reconnect after an abnormal closure (1006) and after codes that say
-/// "come back later" — 1001 going away, 1011 internal error, 1012 service restart, 1013 try
-/// again later, 1014 bad gateway. Never after 1000 (done), nor after the codes that say
-/// retrying would fail the same way: 1002, 1003, 1007, 1008, 1009, 1010, or an application code.
+/// The default retry rule: reconnect after an abnormal closure (1006) and after codes the peer
+/// sent to say "come back later" — 1001 going away, 1011 internal error, 1012 service restart,
+/// 1013 try again later, 1014 bad gateway. Never after 1000 (done), nor after the codes that say
+/// retrying would fail the same way: 1002, 1003, 1007, 1008, 1009, 1010, or an application
+/// code; and never after a closing handshake we started ourselves (the peer only echoed our code).
 pub fn default_retry(closure: &Closure) -> bool {
     match closure.kind() {
         ClosureKind::Abnormal { .. } => true,
         ClosureKind::Failed { .. } => false,
+        ClosureKind::Clean {
+            initiator: Initiator::Local,
+            ..
+        } => false,
         _ => matches!(
             closure.code(),
             CloseCode::GOING_AWAY
@@ -165,7 +202,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::{AbnormalCause, CloseFrame, Initiator, Phase};
+    use crate::close::{AbnormalCause, CloseFrame, Phase};
     use crate::error::ProtocolError;
 
     fn clean(code: u16) -> Closure {
@@ -206,6 +243,16 @@ mod tests {
             Duration::ZERO,
         );
         assert!(!default_retry(&failed));
+        // A close we started is not retried, whatever code it carried.
+        let ours = Closure::new(
+            ClosureKind::Clean {
+                initiator: Initiator::Local,
+                received: CloseFrame::new(CloseCode::GOING_AWAY, "").unwrap(),
+                peer_kept_transport_open: false,
+            },
+            Duration::ZERO,
+        );
+        assert!(!default_retry(&ours));
     }
 
     #[test]

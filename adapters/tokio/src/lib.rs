@@ -16,6 +16,9 @@
 //!   completes the closing handshake.
 //! - Every connection ends with one [`Closure`] that says how and why: after the last message,
 //!   `recv` returns [`Error::Closed`].
+//! - [`ReconnectingClient`] reconnects after a connection ends or an attempt fails, with the
+//!   core's exponential backoff and jitter ([`BackoffConfig`]), and reports each closure,
+//!   attempt and delay as a [`ReconnectEvent`] (see [`reconnect`]).
 //!
 //! ```
 //! use sockeye_tokio::{CloseCode, Error, Message, WebSocket};
@@ -54,13 +57,19 @@
 
 mod handshake;
 mod inner;
+pub mod reconnect;
 mod split;
 mod websocket;
 
+pub use reconnect::{
+    default_retry_connect, GiveUpReason, ReconnectConfig, ReconnectEvent, ReconnectingClient,
+    StopHandle,
+};
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use websocket::WebSocket;
 
 pub use sockeye_core;
+pub use sockeye_core::backoff::{Backoff, BackoffConfig};
 pub use sockeye_core::handshake::Request;
 pub use sockeye_core::{
     AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Config as EngineConfig, DataChunk,

@@ -336,6 +336,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.inner.poll_closed(cx)).await
     }
 
+    /// Queues a Close frame and starts the close timer, without waiting: `recv` then returns
+    /// the messages still arriving, then the closure (for the reconnecting client's stop).
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.start_close(code, reason)
+    }
+
     // ------------------------------------------------------------------ split and state
 
     /// Splits the connection into a reading and a writing half, usable from different tasks.
