@@ -491,6 +491,10 @@ fn keepalive_detects_a_half_open_link() {
                 "idle {:?}",
                 c.idle()
             );
+            println!(
+                "seed {seed}: link went silent at {at:?}; detected {:?} after the last inbound byte",
+                c.idle()
+            );
         }
     }
 }
