@@ -775,7 +775,7 @@ impl Connection {
         };
         self.control_len = 0;
         self.utf8.reset();
-        if kind == MessageKind::Text && core::str::from_utf8(payload).is_err() {
+        if kind == MessageKind::Text && !crate::utf8::is_valid(payload) {
             // As `Rx::Data` does: fail the connection; nothing of the frame is left to skip.
             self.fail(ProtocolError::InvalidUtf8, now);
             self.skip(0);
