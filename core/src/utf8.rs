@@ -110,10 +110,12 @@ const fn next(state: u64, byte: u8) -> u64 {
     }
 }
 
+#[cfg(any(feature = "std", test))]
 const STATES: [u64; 9] = [
     ACCEPT, REJECT, CONT1, CONT2, CONT3, AFTER_E0, AFTER_ED, AFTER_F0, AFTER_F4,
 ];
 
+#[cfg(any(feature = "std", test))]
 static TRANSITIONS: [u64; 256] = {
     let mut t = [0u64; 256];
     let mut b = 0;
@@ -130,12 +132,49 @@ static TRANSITIONS: [u64; 256] = {
 
 /// Runs the DFA from `state` over `input`; the result's low 6 bits are the state.
 ///
+/// With `std` (servers and desktops) the 2 KiB transition table runs the whole input; without
+/// it (microcontrollers, where flash is scarce) `core::str::from_utf8` checks the bulk and the
+/// table-free [`next`] only steps over a code point split across chunks. Both give the same
+/// states; the tests run both.
+#[inline]
+fn run(state: u64, input: &[u8]) -> u64 {
+    #[cfg(feature = "std")]
+    return run_table(state, input);
+    #[cfg(not(feature = "std"))]
+    return run_compact(state, input);
+}
+
+/// The flash-lean path: step byte by byte only while a code point is unfinished.
+#[cfg(any(not(feature = "std"), test))]
+fn run_compact(mut state: u64, input: &[u8]) -> u64 {
+    let mut i = 0;
+    while state & 63 != ACCEPT {
+        if state & 63 == REJECT || i == input.len() {
+            return state & 63;
+        }
+        state = next(state & 63, input[i]);
+        i += 1;
+    }
+    let rest = &input[i..];
+    match core::str::from_utf8(rest) {
+        Ok(_) => ACCEPT,
+        // A valid prefix cut short: carry its state into the next chunk.
+        Err(e) if e.error_len().is_none() => rest[e.valid_up_to()..]
+            .iter()
+            .fold(ACCEPT, |state, &b| next(state, b)),
+        Err(_) => REJECT,
+    }
+}
+
+/// The table-driven path.
+///
 /// Long inputs are cut in two at a code point boundary near the middle and both halves run
 /// interleaved: two independent chains of dependent steps keep the CPU twice as busy. The
 /// first half must end on a boundary (the byte after it starts a code point), so the result
 /// is the second half's state — exactly what one pass would give.
+#[cfg(any(feature = "std", test))]
 #[inline]
-fn run(state: u64, input: &[u8]) -> u64 {
+fn run_table(state: u64, input: &[u8]) -> u64 {
     if input.len() < 256 {
         return run_serial(state, input);
     }
@@ -175,6 +214,7 @@ fn run(state: u64, input: &[u8]) -> u64 {
 }
 
 /// One chain: 16-byte blocks, skipping runs of ASCII at a code point boundary.
+#[cfg(any(feature = "std", test))]
 #[inline]
 fn run_serial(mut state: u64, input: &[u8]) -> u64 {
     let mut blocks = input.chunks_exact(16);
@@ -229,6 +269,32 @@ mod tests {
         bad.extend_from_slice(b"edited");
         assert_eq!(check_bytewise(&bad), Err(first_bad));
         assert!(Utf8Validator::new().feed(&bad).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn table_and_compact_paths_agree_chunk_by_chunk(
+            data in proptest::collection::vec(prop_oneof![any::<u8>(), 0x80u8..0xC0, 0xE0u8..0xF5], 0..600),
+            cuts in proptest::collection::vec(0usize..600, 0..6),
+        ) {
+            let mut cuts: std::vec::Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort();
+            let (mut table, mut compact) = (ACCEPT, ACCEPT);
+            let mut prev = 0;
+            for c in cuts.into_iter().chain(core::iter::once(data.len())) {
+                table = run_table(table, &data[prev..c]) & 63;
+                compact = run_compact(compact, &data[prev..c]) & 63;
+                prop_assert!((table == REJECT) == (compact == REJECT));
+                if table == REJECT {
+                    break;
+                }
+                prop_assert_eq!(table, compact);
+                prev = c;
+            }
+            let whole = core::str::from_utf8(&data).is_ok();
+            prop_assert_eq!(table == ACCEPT, whole);
+            prop_assert_eq!(compact == ACCEPT, whole);
+        }
     }
 
     #[test]
