@@ -41,7 +41,8 @@ pub struct Keepalive {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Largest accepted frame payload; a larger frame fails the connection with 1009.
+    /// Largest accepted data frame payload; a larger one fails the connection with 1009. Control
+    /// frames are bounded at 125 bytes by RFC 6455 §5.5 instead.
     /// Default 16 MiB.
     pub max_frame_payload: u64,
     /// Largest accepted message (sum of its frames); a larger one fails with 1009. Default 64 MiB.
