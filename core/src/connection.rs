@@ -352,6 +352,17 @@ enum Step {
     Close,
 }
 
+impl Step {
+    /// The same step with its payload range moved `by` bytes later in the input.
+    fn shifted(mut self, by: usize) -> Step {
+        if let Step::Data { start, end, .. } = &mut self {
+            *start += by;
+            *end += by;
+        }
+        self
+    }
+}
+
 /// What [`Connection::read_whole_message`] did.
 enum Whole {
     /// Not its case: take the general path.
@@ -515,27 +526,7 @@ impl Connection {
                     if self.header_len == 0 {
                         match self.read_whole_message(&mut input[pos..], now) {
                             Whole::Message { len, step } => {
-                                let step = match step {
-                                    Step::Data {
-                                        start,
-                                        end,
-                                        last,
-                                        frame_end,
-                                        first,
-                                        kind,
-                                        rsv,
-                                    } => Step::Data {
-                                        start: pos + start,
-                                        end: pos + end,
-                                        last,
-                                        frame_end,
-                                        first,
-                                        kind,
-                                        rsv,
-                                    },
-                                    other => other,
-                                };
-                                return (pos + len, Some(step));
+                                return (pos + len, Some(step.shifted(pos)));
                             }
                             Whole::Failed { len } => {
                                 pos += len;
