@@ -5,7 +5,7 @@ use std::io;
 
 use sockeye_core::handshake::{RequestError, ResponseError, WriteError};
 use sockeye_core::url::UrlError;
-use sockeye_core::{Closure, SendError, TransportError};
+use sockeye_core::{Closure, Instant, SendError, Session, TransportError};
 
 /// What went wrong, or how the connection ended.
 ///
@@ -175,6 +175,16 @@ pub enum TransportEnd {
     Eof,
     /// The transport failed.
     Error(TransportError),
+}
+
+impl TransportEnd {
+    /// Tells the session the transport ended this way.
+    pub fn report_to(self, session: &mut Session, now: Instant) {
+        match self {
+            TransportEnd::Eof => session.handle_eof(now),
+            TransportEnd::Error(e) => session.handle_transport_error(e, now),
+        }
+    }
 }
 
 /// Maps an I/O error that ended the transport to what the engine records.

@@ -12,7 +12,7 @@ use sockeye_core::{
 };
 
 use crate::config::{ClientOptions, Config, Decision};
-use crate::error::{transport_end, Error, TransportEnd};
+use crate::error::{transport_end, Error};
 use crate::handshake;
 use crate::random;
 use crate::transport::Transport;
@@ -403,10 +403,7 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn transport_failed(&mut self, error: io::Error, now: Instant) {
-        match transport_end(&error) {
-            TransportEnd::Eof => self.session.handle_eof(now),
-            TransportEnd::Error(e) => self.session.handle_transport_error(e, now),
-        }
+        transport_end(&error).report_to(&mut self.session, now);
         if self.transport_error.is_none() {
             self.transport_error = Some(error);
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sockeye_core::session::Session;
 use sockeye_core::{Closure, Connection, Event, Instant, Message, SendError};
-use sockeye_std::{transport_end, Config, Error, TransportEnd};
+use sockeye_std::{transport_end, Config, Error};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
@@ -225,10 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn transport_failed(&mut self, error: io::Error, now: Instant) {
-        match transport_end(&error) {
-            TransportEnd::Eof => self.session.handle_eof(now),
-            TransportEnd::Error(e) => self.session.handle_transport_error(e, now),
-        }
+        transport_end(&error).report_to(&mut self.session, now);
         if self.transport_error.is_none() {
             self.transport_error = Some(error);
         }
