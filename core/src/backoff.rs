@@ -202,7 +202,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::{AbnormalCause, CloseFrame, Phase};
+    use crate::close::{AbnormalCause, CloseFrame, FailureEnd, Phase};
     use crate::error::ProtocolError;
 
     fn clean(code: u16) -> Closure {
@@ -238,7 +238,8 @@ mod tests {
         let failed = Closure::new(
             ClosureKind::Failed {
                 error: ProtocolError::InvalidUtf8,
-                acknowledged: true,
+                sent: CloseCode::INVALID_PAYLOAD,
+                end: FailureEnd::Acknowledged,
             },
             Duration::ZERO,
         );

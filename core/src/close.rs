@@ -339,6 +339,53 @@ pub enum Phase {
     },
 }
 
+/// How a failed connection ended after we sent our Close (§7.1.7); see
+/// [`ClosureKind::Failed`].
+///
+/// Which one happens is decided by whether frame boundaries are still known after the
+/// violation: the table in the `connection` module documentation lists every case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureEnd {
+    /// The peer answered our Close with a valid Close of its own.
+    Acknowledged,
+    /// The peer's Close frame was itself invalid (a 1-byte payload, a code that may not be
+    /// sent, a reason that is not UTF-8, too long or fragmented). It sends no other Close, so
+    /// the handshake ended with our Close.
+    PeerCloseInvalid,
+    /// Frame boundaries were lost (a length that cannot be used) or the frame was larger than
+    /// we read (above the frame limit): nothing the peer sends can be understood any more, so we
+    /// closed the transport as soon as our Close was written, without waiting for an answer.
+    FramingLost,
+    /// The peer did not answer our Close within the close timeout.
+    CloseTimeout,
+    /// The transport ended (end of stream or an error) before the peer answered our Close.
+    TransportEnded,
+}
+
+impl FailureEnd {
+    /// Whether the peer answered our Close (validly).
+    pub const fn is_acknowledged(self) -> bool {
+        matches!(self, FailureEnd::Acknowledged)
+    }
+
+    /// What happened, as the end of a sentence.
+    const fn describe(self) -> &'static str {
+        match self {
+            FailureEnd::Acknowledged => "the peer answered our Close",
+            FailureEnd::PeerCloseInvalid => {
+                "the peer's Close frame was itself invalid, so there was no answer to wait for"
+            }
+            FailureEnd::FramingLost => {
+                "frame boundaries were lost (or the frame was beyond our limit), so we closed the \
+                 transport as soon as our Close was sent"
+            }
+            FailureEnd::CloseTimeout => "the peer never answered our Close (close timeout)",
+            FailureEnd::TransportEnded => "the transport ended before the peer answered our Close",
+        }
+    }
+}
+
 /// What kind of end a connection had; see [`Closure`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -353,12 +400,16 @@ pub enum ClosureKind {
         /// closed it itself (§7.1.1 asks the server to close first).
         peer_kept_transport_open: bool,
     },
-    /// We failed the connection because the peer violated the protocol (§7.1.7).
+    /// The peer violated the protocol (§7.1.7). If the connection was open we failed it with
+    /// the violation's close code; if our own Close had already gone out, that Close stands.
     Failed {
-        /// The violation; its close code went into our Close frame.
+        /// The first violation.
         error: ProtocolError,
-        /// Whether the peer answered our Close before the transport ended.
-        acknowledged: bool,
+        /// The code of the Close frame we sent: the violation's code, or the code of the Close
+        /// we had already sent when the violation came after it.
+        sent: CloseCode,
+        /// What happened after our Close.
+        end: FailureEnd,
     },
     /// The transport ended before the closing handshake completed: close code 1006.
     Abnormal {
@@ -401,11 +452,12 @@ impl Closure {
     }
 
     /// The connection's close code: the peer's code after a clean close (1005 if it gave none),
-    /// the code we sent when we failed the connection, and 1006 for an abnormal closure.
+    /// the code of the Close we sent when the peer violated the protocol (the violation's code,
+    /// or our own if our Close had gone out before), and 1006 for an abnormal closure.
     pub fn code(&self) -> CloseCode {
         match &self.kind {
             ClosureKind::Clean { received, .. } => received.reported_code(),
-            ClosureKind::Failed { error, .. } => error.close_code(),
+            ClosureKind::Failed { sent, .. } => *sent,
             ClosureKind::Abnormal { .. } => CloseCode::ABNORMAL,
         }
     }
@@ -441,6 +493,13 @@ impl Closure {
                  harmless, but it holds the connection open for the close timeout"
             }
             ClosureKind::Clean { .. } => "nothing to do",
+            ClosureKind::Failed {
+                error: ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. },
+                ..
+            } => {
+                "the peer sent more than this endpoint accepts; if such messages are legitimate, raise \
+                 max_frame_payload / max_message_size"
+            }
             ClosureKind::Failed { .. } => "the peer's WebSocket implementation is broken or is not speaking WebSocket",
             ClosureKind::Abnormal { cause, phase } => abnormal_hint(*cause, *phase, self.idle),
         }
@@ -480,6 +539,18 @@ fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static
     }
 }
 
+/// A closure is what ends every operation on a connection that is over (adapters return it as
+/// their `Closed` error), so it is an error type too, with the violation as its source when the
+/// peer broke the protocol.
+impl core::error::Error for Closure {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match &self.kind {
+            ClosureKind::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Silence after which a drop is worth blaming on an intermediary's idle timeout.
 const PROXY_IDLE_HINT: Duration = Duration::from_secs(25);
 
@@ -511,19 +582,16 @@ impl fmt::Display for Closure {
                 }
                 Ok(())
             }
-            ClosureKind::Failed {
-                error,
-                acknowledged,
-            } => {
-                write!(
-                    f,
-                    "we failed the connection with {}: {error}",
-                    error.close_code()
-                )?;
-                if !acknowledged {
-                    f.write_str("; the peer never answered our Close")?;
+            ClosureKind::Failed { error, sent, end } => {
+                if *sent == error.close_code() {
+                    write!(f, "we failed the connection with {sent}: {error}")?;
+                } else {
+                    write!(
+                        f,
+                        "we had sent Close with {sent} when the peer violated the protocol: {error}"
+                    )?;
                 }
-                write!(f, "; hint: {}", self.hint())
+                write!(f, "; {}; hint: {}", end.describe(), self.hint())
             }
             ClosureKind::Abnormal { cause, phase } => {
                 f.write_str("closed abnormally (1006): ")?;

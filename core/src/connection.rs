@@ -21,6 +21,36 @@
 //!   connection's single [`Closure`] once the connection is over, and from then on the driver
 //!   closes the transport.
 //!
+//! # Failing the connection
+//!
+//! A peer that breaks RFC 6455 gets one Close frame with the code below (§7.1.7, §7.4.1), and
+//! nothing more of its input is delivered. What happens next depends on one question: *are
+//! frame boundaries still known?* If they are, the engine keeps reading only to find the peer's
+//! Close, dropping everything else, for at most the close timeout. If they are not — or the
+//! frame is larger than the engine ever reads — there is nothing to wait for: the connection
+//! ends as soon as our Close has been handed to the transport ([`poll_transmit`]), and the
+//! driver writes it out and closes the transport (a server at once, a client too, since no
+//! reply could be recognised). The [`Closure`] is [`ClosureKind::Failed`] with the violation,
+//! the code we sent and a [`FailureEnd`] saying which way it went.
+//!
+//! | violation | code sent | framing | then |
+//! |---|---|---|---|
+//! | header rule (§5.2 reserved opcode or RSV bit, non-minimal length; §5.1 masking; §5.5 control frame fragmented or > 125 bytes; §5.4 continuation out of order) | 1002 | intact | skip the frame, drain until the peer's Close or the close timeout |
+//! | 64-bit length with the top bit set (§5.2) | 1002 | lost | end once our Close is written (`FramingLost`) |
+//! | frame longer than [`Config::max_frame_payload`] (also while draining) | 1009 | lost (not read past) | end once our Close is written (`FramingLost`) |
+//! | message longer than [`Config::max_message_size`], frame within the frame limit | 1009 | intact | skip the frame, drain as above |
+//! | text that is not UTF-8 (§8.1, fail-fast, also split across frames) | 1007 | intact | skip the rest of the frame, drain as above |
+//! | the peer's Close: 1-byte payload, code not allowed on the wire (§7.4), reason over 123 bytes, fragmented | 1002 | — | it is the peer's Close: ours completes the handshake (`PeerCloseInvalid`); a server then closes the transport at once, a client waits for the server's EOF (close timeout) |
+//! | the peer's Close with a reason that is not UTF-8 | 1007 | — | as the row above |
+//! | any of the above after our own Close went out ([`close`](Connection::close)) | none: our Close stands | as in its row | the same handling; [`Closure::code`] reports the code we sent |
+//! | a second violation while draining | none | as in its row | the first violation is reported; the frame is skipped or framing is lost as in its row |
+//!
+//! A message being received when the connection fails is abandoned: chunks already delivered
+//! stay delivered, the rest is dropped (permessage-deflate, when negotiated, is no exception:
+//! compressed frames after a failure are skipped without being inflated).
+//!
+//! [`poll_transmit`]: Connection::poll_transmit
+//!
 //! ```
 //! use sockeye_core::{Config, Connection, Event, Frame, Instant};
 //!
@@ -47,8 +77,8 @@
 use core::time::Duration;
 
 use crate::close::{
-    AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Initiator, Phase, TransportError,
-    MAX_REASON_LEN,
+    AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, FailureEnd, Initiator, Phase,
+    TransportError, MAX_REASON_LEN,
 };
 use crate::config::{Config, Role};
 use crate::error::{ProtocolError, SendError};
@@ -238,8 +268,21 @@ enum Rx {
     Control,
     /// Payload of a frame we drop unread (draining after failing the connection).
     Skip,
-    /// Nothing more is read: the peer's Close arrived, or the stream cannot be trusted.
+    /// Nothing more is read: the peer's Close arrived.
     Discard,
+    /// Nothing more is read: frame boundaries are unknown, or the frame is beyond the limit.
+    /// Once our Close is out, the connection is over.
+    Lost,
+}
+
+/// Whether the peer's Close frame arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PeerClose {
+    None,
+    /// Its payload stays in `control`.
+    Valid,
+    /// Malformed; it counts as the peer's Close all the same (it sends no other).
+    Invalid,
 }
 
 /// The inbound frame being received.
@@ -270,8 +313,8 @@ enum Ending {
         initiator: Initiator,
         kept_open: bool,
     },
-    /// The error is in `failure`.
-    Failed { acknowledged: bool },
+    /// The error is in `failure`, the code we sent in `outbox`.
+    Failed { end: FailureEnd },
     /// The phase is derived when the closure is built: the receive state is kept as it was.
     Abnormal {
         cause: AbnormalCause,
@@ -307,7 +350,7 @@ pub struct Connection {
     message: Option<InMessage>,
     utf8: Utf8Validator,
     received_any: bool,
-    peer_close_received: bool,
+    peer_close: PeerClose,
     failure: Option<ProtocolError>,
 
     /// Kind of the fragmented message we are sending, if any.
@@ -406,7 +449,7 @@ impl Connection {
             message: None,
             utf8: Utf8Validator::new(),
             received_any: false,
-            peer_close_received: false,
+            peer_close: PeerClose::None,
             failure: None,
             sending: None,
             send_utf8: Utf8Validator::new(),
@@ -484,7 +527,7 @@ impl Connection {
                 event: None,
             };
         }
-        if !input.is_empty() && self.rx != Rx::Discard {
+        if !input.is_empty() && !matches!(self.rx, Rx::Discard | Rx::Lost) {
             self.last_inbound = now;
             self.received_any = true;
             self.ping_outstanding = None;
@@ -518,7 +561,7 @@ impl Connection {
         let mut pos = 0;
         loop {
             match self.rx {
-                Rx::Discard => return (input.len(), None),
+                Rx::Discard | Rx::Lost => return (input.len(), None),
                 Rx::Header => {
                     if pos == input.len() {
                         return (pos, None);
@@ -599,16 +642,16 @@ impl Connection {
                         if first & 0x0F == OpCode::Close.as_u8() {
                             // A Close too long or fragmented is still the peer's Close: it
                             // sends no other, as in `control_complete`.
-                            self.control_len = 0;
-                            self.peer_close_received = true;
-                            self.rx = Rx::Discard;
-                            self.check_handshake(now);
+                            self.peer_close_was_invalid(now);
+                            continue;
                         }
-                        if self.rx != Rx::Discard {
-                            match skip {
-                                Some((_, len)) => self.skip(len),
-                                None => self.rx = Rx::Discard,
+                        match skip {
+                            // Framing intact: drop the frame unread, look for the peer's Close.
+                            Some((_, len)) if len <= self.config.max_frame_payload => {
+                                self.skip(len)
                             }
+                            // An unusable length, or more than we ever read in one frame.
+                            _ => self.lose_framing(now),
                         }
                         continue;
                     }
@@ -798,12 +841,18 @@ impl Connection {
         };
         self.control_len = 0;
         if self.failure.is_some() {
-            // Draining after we failed the connection: only a Close matters now.
-            self.rx = if h.opcode.is_control() {
-                Rx::Control
+            // Draining after we failed the connection: only a Close matters now. A data frame
+            // beyond the limit is not drained either: the caller then gives up on the framing.
+            if h.opcode.is_control() {
+                self.rx = Rx::Control;
+            } else if h.payload_len > self.config.max_frame_payload {
+                return Err(ProtocolError::FrameTooLarge {
+                    len: h.payload_len,
+                    max: self.config.max_frame_payload,
+                });
             } else {
-                Rx::Skip
-            };
+                self.rx = Rx::Skip;
+            }
             return Ok(());
         }
         let allowed = if h.opcode == OpCode::Text || h.opcode == OpCode::Binary {
@@ -932,23 +981,15 @@ impl Connection {
                 // The frame stays in `control`; `read` and the closure take it from there.
                 let code = match CloseFrame::check_payload(payload) {
                     Ok(code) => code,
-                    Err(e) if self.state == State::Open => {
+                    Err(e) => {
+                        // Failing the connection if it was open; after our own Close, the
+                        // violation is recorded and our Close stands.
                         self.fail(e, now);
-                        // Malformed as it is, this was the peer's Close: it sends no other, so
-                        // our Close completes the handshake, after which a server closes the
-                        // transport at once (§7.1.1, §7.1.7) instead of waiting for a reply.
-                        self.control_len = 0;
-                        self.peer_close_received = true;
-                        self.rx = Rx::Discard;
+                        self.peer_close_was_invalid(now);
                         return None;
                     }
-                    // We are closing already: take a malformed reply as a reply, and forget it.
-                    Err(_) => {
-                        self.control_len = 0;
-                        None
-                    }
                 };
-                self.peer_close_received = true;
+                self.peer_close = PeerClose::Valid;
                 self.rx = Rx::Discard;
                 if self.state == State::Open {
                     // §5.5.1: reply with a Close, echoing the status code.
@@ -960,21 +1001,40 @@ impl Connection {
         }
     }
 
-    /// Fails the connection (§7.1.7): queue a Close with the error's code and drain input
-    /// until the peer's Close. A second violation while draining stops reading altogether.
+    /// Fails the connection (§7.1.7): records the first violation and, if the connection is
+    /// open, queues a Close with its code. The caller then says what becomes of the input:
+    /// framing intact, the frame is skipped and input drained until the peer's Close
+    /// ([`skip`](Self::skip)); framing lost, [`lose_framing`](Self::lose_framing); the frame was
+    /// the peer's Close, [`peer_close_was_invalid`](Self::peer_close_was_invalid). The same
+    /// rules apply whether the violation came before or after our own Close.
     fn fail(&mut self, error: ProtocolError, now: Instant) {
         self.message = None;
-        if self.failure.is_some() || self.state != State::Open {
-            self.failure.get_or_insert(error);
-            self.rx = Rx::Discard;
-            return;
+        self.failure.get_or_insert(error);
+        if self.state == State::Open {
+            self.queue_close(
+                Some(error.close_code()),
+                error.reason(),
+                State::CloseSent { since: now },
+            );
         }
-        self.failure = Some(error);
-        self.queue_close(
-            Some(error.close_code()),
-            error.reason(),
-            State::CloseSent { since: now },
-        );
+    }
+
+    /// Frame boundaries are unknown, or the frame is larger than we ever read: nothing more
+    /// can be understood. The connection ends as soon as our Close is handed to the transport
+    /// (at once if it already was), with no wait for a reply that could not be found.
+    fn lose_framing(&mut self, now: Instant) {
+        self.rx = Rx::Lost;
+        self.check_handshake(now);
+    }
+
+    /// The peer's Close frame was malformed (the violation is recorded by `fail`). It is the
+    /// peer's Close all the same — it sends no other — so our Close completes the handshake,
+    /// after which a server closes the transport at once (§7.1.1, §7.1.7).
+    fn peer_close_was_invalid(&mut self, now: Instant) {
+        self.control_len = 0;
+        self.peer_close = PeerClose::Invalid;
+        self.rx = Rx::Discard;
+        self.check_handshake(now);
     }
 
     /// Queues our Close with `code` (none: an empty Close) and `reason`, both checked by the
@@ -1190,9 +1250,22 @@ impl Connection {
 
     // ---------------------------------------------------------------- closing
 
-    /// Completes the handshake once our Close went out and the peer's came in.
+    /// Completes the handshake once our Close went out and the peer's came in — or, when
+    /// framing was lost, as soon as our Close went out.
     fn check_handshake(&mut self, now: Instant) {
-        if !(self.close_sent && self.peer_close_received) {
+        if !self.close_sent {
+            return;
+        }
+        if self.rx == Rx::Lost {
+            self.finish(
+                Ending::Failed {
+                    end: FailureEnd::FramingLost,
+                },
+                now,
+            );
+            return;
+        }
+        if self.peer_close == PeerClose::None {
             return;
         }
         let initiator = match self.state {
@@ -1213,7 +1286,12 @@ impl Connection {
 
     fn handshake_ending(&self, initiator: Initiator, kept_open: bool) -> Ending {
         match self.failure {
-            Some(_) => Ending::Failed { acknowledged: true },
+            Some(_) if self.peer_close == PeerClose::Invalid => Ending::Failed {
+                end: FailureEnd::PeerCloseInvalid,
+            },
+            Some(_) => Ending::Failed {
+                end: FailureEnd::Acknowledged,
+            },
             None => Ending::Clean {
                 initiator,
                 kept_open,
@@ -1255,7 +1333,7 @@ impl Connection {
             }
             _ => match self.failure {
                 Some(_) => Ending::Failed {
-                    acknowledged: false,
+                    end: FailureEnd::TransportEnded,
                 },
                 None => Ending::Abnormal {
                     cause,
@@ -1307,8 +1385,17 @@ impl Connection {
         }
     }
 
+    /// The code of the Close we queued or sent, if any (it stays in the outbox: once a Close
+    /// is queued, nothing else is written there).
+    fn sent_close_code(&self) -> Option<CloseCode> {
+        match (self.close_queued, &self.outbox[..self.outbox_len as usize]) {
+            (true, [hi, lo, ..]) => Some(CloseCode::new(u16::from_be_bytes([*hi, *lo]))),
+            _ => None,
+        }
+    }
+
     fn peer_close(&self) -> CloseFrame {
-        let len = if self.peer_close_received {
+        let len = if self.peer_close == PeerClose::Valid {
             self.control_len as usize
         } else {
             0
@@ -1369,7 +1456,7 @@ impl Connection {
             State::CloseSent { .. } | State::CloseReceived { .. } => {
                 let ending = match self.failure {
                     Some(_) => Ending::Failed {
-                        acknowledged: false,
+                        end: FailureEnd::CloseTimeout,
                     },
                     None => Ending::Abnormal {
                         cause: AbnormalCause::CloseTimeout,
@@ -1412,10 +1499,11 @@ impl Connection {
                 received: self.peer_close(),
                 peer_kept_transport_open: kept_open,
             },
-            Ending::Failed { acknowledged } => match self.failure {
+            Ending::Failed { end } => match self.failure {
                 Some(error) => ClosureKind::Failed {
                     error,
-                    acknowledged,
+                    sent: self.sent_close_code().unwrap_or(error.close_code()),
+                    end,
                 },
                 // Failed is only recorded with a failure; keep the closure honest regardless.
                 None => ClosureKind::Abnormal {

@@ -1,10 +1,10 @@
 //! One test per RFC rule the engine enforces, driven with hand-built frames.
 
-use std::string::String;
+use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::*;
-use crate::close::{AbnormalCause, ClosureKind, Phase};
+use crate::close::{AbnormalCause, ClosureKind, FailureEnd, Phase};
 use crate::config::Keepalive;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -148,7 +148,8 @@ fn rfc6455_5_2_reserved_opcode_fails_then_drains_to_peer_close() {
         *closure.kind(),
         ClosureKind::Failed {
             error: ProtocolError::ReservedOpcode(3),
-            acknowledged: true
+            sent: CloseCode::PROTOCOL_ERROR,
+            end: FailureEnd::Acknowledged,
         }
     );
     assert_eq!(closure.code().as_u16(), 1002);
@@ -778,4 +779,308 @@ proptest::proptest! {
         bytewise.handle_eof(t(3));
         proptest::prop_assert_eq!(whole.poll_closure(), bytewise.poll_closure());
     }
+}
+
+// ------------------------------------------------ failing the connection (module docs' table)
+
+/// The closure of `conn`, which must be over.
+fn closure_of(conn: &mut Connection) -> Closure {
+    conn.poll_closure().expect("the connection is over")
+}
+
+#[test]
+fn failing_with_framing_intact_drains_to_the_peers_close() {
+    let mut s = server();
+    // A reserved opcode with a 5-byte payload: the frame is skipped whole.
+    let mut wire = cf(true, 3, b"hello");
+    wire.extend(cf(true, 2, b"dropped"));
+    feed(&mut s, &wire, t(0));
+    assert_failed(&mut s, ProtocolError::ReservedOpcode(3), 1002);
+    assert_eq!(s.poll_closure(), None, "still waiting for the peer's Close");
+    assert_eq!(s.poll_timeout(), Some(t(0) + s.config().close_timeout));
+    // Data after the violation is dropped; the peer's Close ends it.
+    assert_eq!(feed(&mut s, &cf(true, 2, b"more"), t(2)), []);
+    feed(&mut s, &cf(true, 8, b"\x03\xea"), t(3));
+    let closure = closure_of(&mut s);
+    assert_eq!(
+        *closure.kind(),
+        ClosureKind::Failed {
+            error: ProtocolError::ReservedOpcode(3),
+            sent: CloseCode::PROTOCOL_ERROR,
+            end: FailureEnd::Acknowledged,
+        }
+    );
+}
+
+#[test]
+fn failing_with_framing_intact_times_out_without_an_answer() {
+    let mut s = server();
+    feed(&mut s, &cf(true, 1, b"\xff"), t(0));
+    assert_failed(&mut s, ProtocolError::InvalidUtf8, 1007);
+    let deadline = s.poll_timeout().expect("the close timeout runs");
+    s.handle_timeout(deadline);
+    let closure = closure_of(&mut s);
+    assert!(
+        matches!(
+            closure.kind(),
+            ClosureKind::Failed {
+                end: FailureEnd::CloseTimeout,
+                ..
+            }
+        ),
+        "{closure}"
+    );
+    assert!(closure.to_string().contains("never answered"), "{closure}");
+}
+
+#[test]
+fn a_length_with_the_top_bit_set_loses_framing_and_ends_once_our_close_is_out() {
+    for mut conn in [server(), client()] {
+        let masked = conn.role() == Role::Server;
+        let mut wire = std::vec![
+            0x82,
+            if masked { 0xFF } else { 0x7F },
+            0x80,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0
+        ];
+        if masked {
+            wire.extend_from_slice(&KEY);
+        }
+        wire.extend_from_slice(&[1, 2, 3]);
+        feed(&mut conn, &wire, t(0));
+        assert_eq!(conn.failure(), Some(ProtocolError::LengthMsbSet));
+        // Nothing more is read, and nothing is waited for once our Close is handed out.
+        assert_eq!(feed(&mut conn, &cf(true, 8, b"\x03\xe8"), t(1)), []);
+        assert_eq!(conn.poll_closure(), None, "our Close is not out yet");
+        let wire = transmit(&mut conn, t(1));
+        assert_eq!(wire[0], 0x88);
+        let closure = closure_of(&mut conn);
+        assert_eq!(
+            *closure.kind(),
+            ClosureKind::Failed {
+                error: ProtocolError::LengthMsbSet,
+                sent: CloseCode::PROTOCOL_ERROR,
+                end: FailureEnd::FramingLost,
+            },
+            "{:?}",
+            conn.role()
+        );
+        assert!(closure.to_string().contains("frame boundaries were lost"));
+        assert!(!closure.to_string().contains("never answered"));
+    }
+}
+
+#[test]
+fn a_frame_beyond_the_limit_is_not_read_past() {
+    let mut s = server();
+    // 1 TiB announced; only the header and a few payload bytes arrive.
+    let mut wire = std::vec![0x82, 0xFF];
+    wire.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    wire.extend_from_slice(&KEY);
+    wire.extend_from_slice(&[0; 16]);
+    feed(&mut s, &wire, t(0));
+    let error = ProtocolError::FrameTooLarge {
+        len: 1 << 40,
+        max: s.config().max_frame_payload,
+    };
+    assert_failed(&mut s, error, 1009);
+    let closure = closure_of(&mut s);
+    assert_eq!(
+        *closure.kind(),
+        ClosureKind::Failed {
+            error,
+            sent: CloseCode::MESSAGE_TOO_BIG,
+            end: FailureEnd::FramingLost,
+        }
+    );
+    assert!(
+        closure.to_string().contains("max_frame_payload"),
+        "{closure}"
+    );
+}
+
+#[test]
+fn a_message_beyond_the_limit_in_small_frames_drains_to_the_peers_close() {
+    let cfg = Config::default().with_max_message_size(150);
+    let mut s = Connection::server(cfg, t(0));
+    let mut wire = cf(false, 2, &[0; 100]);
+    wire.extend(cf(false, 0, &[0; 100]));
+    wire.extend(cf(true, 0, &[0; 100]));
+    feed(&mut s, &wire, t(0));
+    assert_failed(&mut s, ProtocolError::MessageTooLarge { max: 150 }, 1009);
+    feed(&mut s, &cf(true, 8, b""), t(2));
+    assert!(matches!(
+        closure_of(&mut s).kind(),
+        ClosureKind::Failed {
+            end: FailureEnd::Acknowledged,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_malformed_close_is_answered_and_reported_as_the_peers_invalid_close() {
+    let cases: [(&[u8], ProtocolError, u16); 4] = [
+        (b"\x03", ProtocolError::InvalidClosePayload, 1002),
+        (b"\x03\xe7", ProtocolError::InvalidCloseCode(999), 1002),
+        (b"\x13\x88", ProtocolError::InvalidCloseCode(5000), 1002),
+        (b"\x03\xe8\xff", ProtocolError::InvalidUtf8, 1007),
+    ];
+    for (payload, error, code) in cases {
+        let mut s = server();
+        feed(&mut s, &cf(true, 8, payload), t(0));
+        assert_failed(&mut s, error, code);
+        // A server closes the transport at once: nothing more can come.
+        let closure = closure_of(&mut s);
+        assert_eq!(
+            *closure.kind(),
+            ClosureKind::Failed {
+                error,
+                sent: CloseCode::new(code),
+                end: FailureEnd::PeerCloseInvalid,
+            }
+        );
+        assert_eq!(closure.code().as_u16(), code);
+        assert!(
+            closure
+                .to_string()
+                .contains("Close frame was itself invalid"),
+            "{closure}"
+        );
+        // A client waits for the server to close the transport, as after any handshake.
+        let mut c = client();
+        feed(&mut c, &frame(true, 0, 8, None, payload), t(0));
+        let wire = transmit(&mut c, t(1));
+        let (key, body) = (&wire[2..6], &wire[6..8]);
+        let sent = [body[0] ^ key[0], body[1] ^ key[1]];
+        assert_eq!(u16::from_be_bytes(sent), code, "our masked Close");
+        assert_eq!(c.state(), ConnectionState::AwaitingTransportClose);
+        c.handle_eof(t(2));
+        assert!(matches!(
+            closure_of(&mut c).kind(),
+            ClosureKind::Failed {
+                end: FailureEnd::PeerCloseInvalid,
+                ..
+            }
+        ));
+    }
+}
+
+#[test]
+fn a_violation_after_our_close_drains_the_same_way_and_reports_the_code_we_sent() {
+    // Header-level (reserved opcode) and payload-level (UTF-8) violations alike: the frame is
+    // skipped and the peer's Close still completes the handshake.
+    let violations: [(Vec<u8>, ProtocolError); 2] = [
+        (cf(true, 3, b"abc"), ProtocolError::ReservedOpcode(3)),
+        (cf(true, 1, b"\xff\xfe"), ProtocolError::InvalidUtf8),
+    ];
+    for (bad, error) in violations {
+        let mut s = server();
+        s.close(CloseCode::NORMAL, "bye", t(0)).unwrap();
+        let wire = transmit(&mut s, t(0));
+        assert_eq!(u16::from_be_bytes([wire[2], wire[3]]), 1000);
+        feed(&mut s, &bad, t(1));
+        assert_eq!(s.failure(), Some(error));
+        assert_eq!(transmit(&mut s, t(1)), [], "no second Close");
+        feed(&mut s, &cf(true, 8, b"\x03\xe8"), t(2));
+        let closure = closure_of(&mut s);
+        assert_eq!(
+            *closure.kind(),
+            ClosureKind::Failed {
+                error,
+                sent: CloseCode::NORMAL,
+                end: FailureEnd::Acknowledged,
+            }
+        );
+        assert_eq!(closure.code().as_u16(), 1000, "the code we sent");
+        assert!(closure.to_string().contains("we had sent Close with 1000"));
+    }
+    // Framing lost after our Close went out: over at once.
+    let mut s = server();
+    s.close(CloseCode::NORMAL, "", t(0)).unwrap();
+    transmit(&mut s, t(0));
+    let mut wire = std::vec![0x82, 0xFF];
+    wire.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    wire.extend_from_slice(&KEY);
+    feed(&mut s, &wire, t(1));
+    let closure = closure_of(&mut s);
+    assert!(matches!(
+        closure.kind(),
+        ClosureKind::Failed {
+            sent: CloseCode::NORMAL,
+            end: FailureEnd::FramingLost,
+            ..
+        }
+    ));
+    // A malformed Close as the reply to ours.
+    let mut s = server();
+    s.close(CloseCode::NORMAL, "", t(0)).unwrap();
+    transmit(&mut s, t(0));
+    feed(&mut s, &cf(true, 8, b"\x03\xe7"), t(1));
+    assert_eq!(
+        *closure_of(&mut s).kind(),
+        ClosureKind::Failed {
+            error: ProtocolError::InvalidCloseCode(999),
+            sent: CloseCode::NORMAL,
+            end: FailureEnd::PeerCloseInvalid,
+        }
+    );
+}
+
+#[test]
+fn a_frame_beyond_the_limit_while_draining_loses_framing() {
+    let mut s = server();
+    feed(&mut s, &cf(true, 3, b""), t(0));
+    assert_failed(&mut s, ProtocolError::ReservedOpcode(3), 1002);
+    let mut wire = std::vec![0x82, 0xFF];
+    wire.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    wire.extend_from_slice(&KEY);
+    feed(&mut s, &wire, t(1));
+    let closure = closure_of(&mut s);
+    assert_eq!(
+        *closure.kind(),
+        ClosureKind::Failed {
+            error: ProtocolError::ReservedOpcode(3),
+            sent: CloseCode::PROTOCOL_ERROR,
+            end: FailureEnd::FramingLost,
+        },
+        "the first violation is reported"
+    );
+}
+
+#[test]
+fn the_transport_ending_before_the_answer_is_reported_as_such() {
+    let mut s = server();
+    feed(&mut s, &cf(true, 3, b""), t(0));
+    transmit(&mut s, t(0));
+    s.handle_eof(t(1));
+    let closure = closure_of(&mut s);
+    assert!(matches!(
+        closure.kind(),
+        ClosureKind::Failed {
+            end: FailureEnd::TransportEnded,
+            ..
+        }
+    ));
+    assert!(closure.to_string().contains("transport ended before"));
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn a_failed_closure_is_an_error_whose_source_is_the_violation() {
+    let mut s = server();
+    feed(&mut s, &cf(true, 8, b"\x03"), t(0));
+    transmit(&mut s, t(0));
+    let closure = closure_of(&mut s);
+    let source = std::error::Error::source(&closure).expect("a source");
+    assert_eq!(
+        source.to_string(),
+        ProtocolError::InvalidClosePayload.to_string()
+    );
 }

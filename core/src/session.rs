@@ -16,8 +16,10 @@
 //!    received has then been decoded.
 //! 2. Write out [`pending_write`](Session::pending_write) (Pongs and Close replies may be
 //!    waiting) and report what went out with [`written`](Session::written).
-//! 3. If [`closure`](Session::closure) is `Some`, the connection is over: close the transport.
-//!    Otherwise wait for the transport to become readable or for
+//! 3. If [`closure`](Session::closure) is `Some`, the connection is over: write out what is
+//!    still pending (the session keeps only what the peer waits for, such as the Close that
+//!    fails the connection; [`poll_timeout`](Session::poll_timeout) bounds the wait), then close
+//!    the transport. Every adapter follows this one rule. Otherwise wait for the transport to become readable or for
 //!    [`poll_timeout`](Session::poll_timeout) to pass, whichever comes first; read into
 //!    [`read_space`](Session::read_space) and report it with
 //!    [`received`](Session::received), or call [`handle_timeout`](Session::handle_timeout),
@@ -69,7 +71,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::close::{CloseCode, CloseFrame, Closure, TransportError};
+use crate::close::{CloseCode, CloseFrame, Closure, ClosureKind, FailureEnd, TransportError};
 use crate::connection::{
     Connection, ConnectionState, ControlPayload, DataChunk, Event, Frame, MessageKind,
 };
@@ -218,6 +220,8 @@ struct Core {
     /// so that the messages it completes come before the closure.
     pending_end: Option<(TransportEnd, Instant)>,
     closure: Option<Closure>,
+    /// After the closure, the deadline for writing out what the peer still waits for.
+    linger_until: Option<Instant>,
 }
 
 impl Core {
@@ -236,7 +240,40 @@ impl Core {
         }
         if self.closure.is_none() {
             self.closure = self.conn.poll_closure();
+            if let Some(closure) = self.closure {
+                self.connection_over(closure, now);
+            }
         }
+    }
+
+    /// The one rule every driver follows at the end: *write out what is pending, then close
+    /// the transport*. What is pending is decided here: when the peer waits for our final
+    /// Close (the handshake completed, or we failed the connection and it is reading) it stays,
+    /// to be written within the close timeout; after a transport end or a timeout nobody reads
+    /// it, and it is dropped, so that a peer that stopped reading cannot hold us.
+    fn connection_over(&mut self, closure: Closure, now: Instant) {
+        let peer_reads = match closure.kind() {
+            ClosureKind::Clean {
+                peer_kept_transport_open,
+                ..
+            } => !peer_kept_transport_open,
+            ClosureKind::Failed { end, .. } => matches!(
+                end,
+                FailureEnd::Acknowledged | FailureEnd::PeerCloseInvalid | FailureEnd::FramingLost
+            ),
+            _ => false,
+        };
+        if peer_reads && self.wpos < self.wbuf.len() {
+            self.linger_until = Some(now + self.conn.config().close_timeout);
+        } else {
+            self.discard_pending();
+        }
+    }
+
+    fn discard_pending(&mut self) {
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.urgent_end = 0;
     }
 
     /// Grows the write buffer by `len` zeroed bytes, returning where they start. Bytes already
@@ -344,6 +381,7 @@ impl Session {
                 high_water: config.write_high_water,
                 pending_end: None,
                 closure: None,
+                linger_until: None,
             },
             rbuf: vec![0; size],
             rstart: 0,
@@ -664,8 +702,17 @@ impl Session {
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) must be called, if
     /// any (keepalive or close timeout). Ask again after every call: deadlines move as bytes
     /// arrive.
+    ///
+    /// Once the connection is over, this is the deadline for writing out what is still
+    /// pending (our final Close): past it, `handle_timeout` drops it.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.core.closure.is_some() || self.core.pending_end.is_some() {
+        if self.core.closure.is_some() {
+            return self
+                .core
+                .linger_until
+                .filter(|_| !self.pending_write().is_empty());
+        }
+        if self.core.pending_end.is_some() {
             return None;
         }
         self.core.conn.poll_timeout()
@@ -675,6 +722,12 @@ impl Session {
     /// connection (keepalive or close timeout). Decode buffered input first: bytes waiting in
     /// the read buffer prove the peer alive only once the engine has seen them.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.core.closure.is_some() {
+            if self.core.linger_until.is_some_and(|t| now >= t) {
+                self.core.discard_pending();
+            }
+            return;
+        }
         if self.core.pending_end.is_some() {
             return;
         }
@@ -685,8 +738,10 @@ impl Session {
         }
     }
 
-    /// How the connection ended, once it has: from then on, write out what is pending (it may
-    /// hold the final Close frame) and close the transport. Stays available.
+    /// How the connection ended, once it has. From then on the driver writes out
+    /// [`pending_write`](Self::pending_write) — it holds only what the peer still waits for,
+    /// usually our final Close, and is bounded by [`poll_timeout`](Self::poll_timeout) — and
+    /// then closes the transport. Stays available.
     pub fn closure(&self) -> Option<Closure> {
         self.core.closure
     }
@@ -1093,7 +1148,7 @@ mod tests {
         assert!(matches!(
             sc.kind(),
             ClosureKind::Failed {
-                acknowledged: true,
+                end: FailureEnd::Acknowledged,
                 ..
             }
         ));
@@ -1189,7 +1244,8 @@ mod tests {
             closure.kind(),
             ClosureKind::Failed {
                 error: crate::ProtocolError::InvalidCloseCode(1005),
-                acknowledged: true,
+                end: FailureEnd::PeerCloseInvalid,
+                ..
             }
         ));
         assert_eq!(closure.code().as_u16(), 1002);
@@ -1212,7 +1268,8 @@ mod tests {
             closure.kind(),
             ClosureKind::Failed {
                 error: crate::ProtocolError::ControlFrameTooLong,
-                acknowledged: true,
+                end: FailureEnd::PeerCloseInvalid,
+                ..
             }
         ));
     }

@@ -5,7 +5,7 @@
 //! documents and normalises each such difference; these tests keep sockeye's side of it).
 
 use sockeye_core::{
-    AbnormalCause, ClosureKind, Config, Connection, Event, Instant, ProtocolError, Role,
+    AbnormalCause, ClosureKind, Config, Connection, Event, FailureEnd, Instant, ProtocolError, Role,
 };
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -164,7 +164,8 @@ fn differential_header_violations_fail_before_the_payload_arrives() {
         closure.kind(),
         ClosureKind::Failed {
             error: ProtocolError::UnmaskedFrame,
-            acknowledged: false
+            end: FailureEnd::TransportEnded,
+            ..
         }
     ));
 }

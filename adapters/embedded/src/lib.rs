@@ -83,6 +83,6 @@ pub use sockeye_core;
 pub use sockeye_core::handshake::{Accept, ClientRequest, Reject, Request};
 pub use sockeye_core::url::Url;
 pub use sockeye_core::{
-    CloseCode, Closure, ClosureKind, Config, Connection, DataChunk, Event, Instant, Keepalive,
-    MessageKind,
+    CloseCode, Closure, ClosureKind, Config, Connection, DataChunk, Event, FailureEnd, Instant,
+    Keepalive, MessageKind,
 };

@@ -68,5 +68,6 @@ pub use sockeye_core;
 pub use sockeye_core::handshake::Request;
 pub use sockeye_core::{
     AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Config as EngineConfig, DataChunk,
-    Event, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError, TransportError,
+    Event, FailureEnd, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
+    TransportError,
 };

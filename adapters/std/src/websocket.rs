@@ -464,6 +464,7 @@ impl<S: Transport> WebSocket<S> {
 
     /// Writes out everything queued, and flushes the stream.
     pub fn flush(&mut self) -> Result<(), Error> {
+        self.run_due_timers();
         self.check_closed()?;
         self.write_pending_or_fail()?;
         match self.stream.flush() {
@@ -476,6 +477,7 @@ impl<S: Transport> WebSocket<S> {
         &mut self,
         encode: impl FnOnce(&mut Session, Instant) -> Result<(), SendError>,
     ) -> Result<(), Error> {
+        self.run_due_timers();
         self.check_closed()?;
         if self.session.is_write_full() {
             self.write_pending_or_fail()?;
@@ -525,6 +527,14 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn write_pending_or_fail(&mut self) -> Result<(), Error> {
+        self.write_out()?;
+        self.check_closed()
+    }
+
+    /// Writes out what is pending, the wait bounded by the session's deadlines (a keepalive
+    /// or close timeout while the connection runs, the linger deadline once it is over); the
+    /// timers run meanwhile. Never shuts the transport down itself.
+    fn write_out(&mut self) -> Result<(), Error> {
         while !self.session.pending_write().is_empty() {
             if self.transport_error.is_some() || self.shut_down {
                 // The transport is gone: what is pending can never be written.
@@ -532,12 +542,10 @@ impl<S: Transport> WebSocket<S> {
                 self.session.written(n);
                 break;
             }
-            // The engine's deadlines bound the wait for a peer that does not read.
             let deadline = self.session.poll_timeout();
             let now = self.clock.now();
             if deadline.is_some_and(|d| d <= now) {
                 self.session.handle_timeout(now);
-                self.check_closed()?;
                 continue;
             }
             let timeout = deadline.map(|d| (d - now).max(MIN_TIMEOUT));
@@ -555,7 +563,6 @@ impl<S: Transport> WebSocket<S> {
                 {
                     let now = self.clock.now();
                     self.session.handle_timeout(now);
-                    self.check_closed()?;
                 }
                 Err(e) => return Err(self.write_failed(e)),
             }
@@ -563,7 +570,15 @@ impl<S: Transport> WebSocket<S> {
         Ok(())
     }
 
-    /// Reports a write error to the engine, and what to tell the caller.
+    /// Runs the timers that are due without waiting: a sender that never calls `recv` still
+    /// sends keepalive Pings and learns that the peer is gone.
+    fn run_due_timers(&mut self) {
+        let now = self.clock.now();
+        if self.session.poll_timeout().is_some_and(|d| d <= now) {
+            self.session.handle_timeout(now);
+        }
+    }
+
     fn write_failed(&mut self, error: io::Error) -> Error {
         if error.kind() == io::ErrorKind::WouldBlock {
             return Error::Io(error);
@@ -572,10 +587,7 @@ impl<S: Transport> WebSocket<S> {
         let now = self.clock.now();
         self.transport_failed(error, now);
         match self.session.closure() {
-            Some(closure) => {
-                self.shut_down();
-                Error::closed(closure)
-            }
+            Some(closure) => Error::closed(closure),
             None => Error::Io(kind.into()),
         }
     }
@@ -608,11 +620,10 @@ impl<S: Transport> WebSocket<S> {
         if self.shut_down {
             return;
         }
-        // After a clean closing handshake our final Close may still be pending, and the peer
-        // is reading, waiting for it. After any other end nobody waits for what is pending,
-        // and a peer that stopped reading must not block us.
-        if self.session.closure().is_some_and(|c| c.is_clean()) {
-            self.write_pending();
+        // Write what is pending, then close (the session's rule): it holds only what the peer
+        // waits for — our final Close after a closing handshake or when we failed the
+        // connection — and the session's linger deadline bounds the wait.
+        if self.write_out().is_ok() {
             let _ = self.stream.flush();
         }
         let _ = self.stream.shutdown();

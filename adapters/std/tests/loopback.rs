@@ -10,7 +10,8 @@ use sockeye_core::handshake::{accept_key, ResponseError};
 use sockeye_core::OpCode;
 use sockeye_std::{
     AbnormalCause, ClientOptions, CloseCode, Closure, ClosureKind, Config, Decision, EngineConfig,
-    Error, Event, HandshakeError, Initiator, Keepalive, Message, MessageKind, Phase, WebSocket,
+    Error, Event, FailureEnd, HandshakeError, Initiator, Keepalive, Message, MessageKind, Phase,
+    WebSocket,
 };
 
 /// Runs `serve` on the first connection accepted on an ephemeral loopback port.
@@ -465,7 +466,7 @@ fn a_message_over_the_limit_fails_the_connection_with_1009() {
     assert!(matches!(
         server_closure.kind(),
         ClosureKind::Failed {
-            acknowledged: true,
+            end: FailureEnd::Acknowledged,
             ..
         }
     ));

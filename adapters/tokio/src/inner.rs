@@ -153,16 +153,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Runs the engine's timers: `Ready` if a deadline passed (and was handled), else
     /// `Pending` with the timer set to wake `cx`.
-    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Runs the engine's timers: `Ready` when a deadline passed (and was handled), else the
+    /// timer is armed to wake this half — both halves when split, since either may be the one
+    /// the application polls (a producer that only sends must still ping and notice a dead
+    /// peer).
+    fn poll_timers(&mut self, cx: &mut Context<'_>, half: Half) -> Poll<()> {
         let Some(deadline) = self.session.poll_timeout() else {
             return Poll::Pending;
         };
-        if deadline <= self.now() || self.poll_sleep(cx, deadline).is_ready() {
+        let due = deadline <= self.now()
+            || match &self.shared {
+                Some(shared) => {
+                    shared.wakers.register(half, cx.waker());
+                    let both = shared.both.clone();
+                    self.poll_sleep(&mut Context::from_waker(&both), deadline)
+                        .is_ready()
+                }
+                None => self.poll_sleep(cx, deadline).is_ready(),
+            };
+        if due {
             let now = self.now();
             self.session.handle_timeout(now);
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+
+    /// Handles a deadline that already passed, without arming anything: the write paths call
+    /// it so that sending alone keeps the timers running.
+    fn run_due_timers(&mut self) {
+        let now = self.now();
+        if self.session.poll_timeout().is_some_and(|d| d <= now) {
+            self.session.handle_timeout(now);
+        }
     }
 
     // ------------------------------------------------------------------ writing
@@ -247,6 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
         half: Half,
     ) -> Poll<Result<(), Error>> {
+        self.run_due_timers();
         if let Some(closure) = self.session.closure() {
             return Poll::Ready(Err(Error::closed(closure)));
         }
@@ -257,10 +281,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 break;
             }
-            // Waiting for a peer that does not read. Unsplit, no one else runs the timers: a
-            // keepalive or close timeout ends the wait. (Split, the read half runs them and
-            // wakes this half when the connection ends.)
-            if self.shared.is_some() || self.poll_timers(cx).is_pending() {
+            // Waiting for a peer that does not read: a keepalive or close timeout ends the
+            // wait, whichever half is polled.
+            if self.poll_timers(cx, half).is_pending() {
                 return Poll::Pending;
             }
             if let Some(closure) = self.session.closure() {
@@ -276,6 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
         half: Half,
     ) -> Poll<Result<(), Error>> {
+        self.run_due_timers();
         loop {
             if let Some(closure) = self.session.closure() {
                 return Poll::Ready(Err(Error::closed(closure)));
@@ -286,9 +310,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     None => Ok(()),
                 });
             }
-            // As in `poll_ready`: unsplit, the timers bound the wait for a peer that does not
-            // read.
-            if self.shared.is_some() || self.poll_timers(cx).is_pending() {
+            // As in `poll_ready`: the timers bound the wait for a peer that does not read.
+            if self.poll_timers(cx, half).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -371,7 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if self.session.closure().is_some() {
             return Poll::Ready(Ok(None));
         }
-        if self.poll_timers(cx).is_ready() {
+        if self.poll_timers(cx, half).is_ready() {
             return Poll::Ready(Ok(None));
         }
         if flushed.is_pending() && self.session.is_write_full() {
@@ -438,11 +461,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 deadline
             }
         };
-        let clean = self.session.closure().is_some_and(|c| c.is_clean());
-        if !clean {
-            let n = self.session.pending_write().len();
-            self.session.written(n);
-        }
+        // Write what is pending, then close (the session's rule): the session keeps only what
+        // the peer waits for, such as the Close that failed the connection.
         if self.poll_write_pending(cx, half).is_ready() {
             let stream = Pin::new(&mut self.stream);
             let shutdown = match &self.shared {

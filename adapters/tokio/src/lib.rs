@@ -73,6 +73,7 @@ pub use sockeye_core::backoff::{Backoff, BackoffConfig};
 pub use sockeye_core::handshake::Request;
 pub use sockeye_core::{
     AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Config as EngineConfig, DataChunk,
-    Event, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError, TransportError,
+    Event, FailureEnd, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
+    TransportError,
 };
 pub use sockeye_std::{ClientOptions, Config, Decision, Error, HandshakeError};

@@ -329,6 +329,71 @@ async fn keepalive_detects_a_silent_peer() {
     assert_eq!(server.join().unwrap()[0], 0x89, "a keepalive Ping was sent");
 }
 
+/// A producer that only sends (telemetry) and never calls `recv`: the timers run on the send
+/// path, so it pings after the interval of silence and learns of the dead peer within
+/// interval + timeout, as a 1006 with its cause — from `send`. Also split: only the write half
+/// is polled.
+#[tokio::test]
+async fn a_send_only_client_pings_and_detects_a_silent_peer() {
+    for split in [false, true] {
+        let (url, server) = raw_server(|mut stream| {
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink);
+            sink
+        });
+        let keepalive = Keepalive {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(300),
+        };
+        let ws = WebSocket::connect_with(&url, &short_timers(5000, Some(keepalive)))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let (mut whole, mut halves) = if split {
+            (None, Some(ws.split()))
+        } else {
+            (Some(ws), None)
+        };
+        let mut sent = 0;
+        let closure = loop {
+            let result = match (&mut whole, &mut halves) {
+                (Some(ws), _) => ws.send_text("reading: 21.5 C").await,
+                (_, Some((_read, write))) => write.send_text("reading: 21.5 C").await,
+                _ => unreachable!(),
+            };
+            match result {
+                Ok(()) => sent += 1,
+                Err(e) => break closed::<()>(Err(e)),
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "split={split}: no closure after {sent} sends"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let took = started.elapsed();
+        println!("split={split}: {closure} after {took:?} and {sent} messages");
+        assert!(
+            matches!(
+                closure.kind(),
+                ClosureKind::Abnormal {
+                    cause: AbnormalCause::KeepaliveTimeout,
+                    ..
+                }
+            ),
+            "split={split}: {closure}"
+        );
+        // interval + timeout = 600 ms, plus one send period; far below the 5 s close timeout.
+        assert!(took < Duration::from_secs(3), "split={split}: {took:?}");
+        drop((whole, halves));
+        let received = server.join().unwrap();
+        assert!(
+            received.windows(2).any(|w| w == [0x89, 0x88]),
+            "split={split}: a keepalive Ping (8-byte payload, masked) was sent"
+        );
+    }
+}
+
 #[tokio::test]
 async fn abrupt_drop_mid_message_is_1006_in_the_frame_payload_after_complete_messages() {
     let (url, server) = raw_server(|mut stream| {

@@ -9,7 +9,7 @@
 use core::time::Duration;
 
 use embedded_io_async::ErrorKind;
-use sockeye_core::close::{AbnormalCause, Phase, TransportError};
+use sockeye_core::close::{AbnormalCause, FailureEnd, Phase, TransportError};
 use sockeye_core::frame::OpCode;
 use sockeye_core::handshake::{RequestError, ResponseError};
 use sockeye_core::{Initiator, ProtocolError};
@@ -458,7 +458,8 @@ pub async fn protocol_violations_fail_fast() {
         closure.kind(),
         ClosureKind::Failed {
             error: ProtocolError::UnmaskedFrame,
-            acknowledged: false
+            end: FailureEnd::TransportEnded,
+            ..
         }
     ));
     let mut wire = [0u8; 4];

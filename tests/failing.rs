@@ -1,0 +1,485 @@
+//! Failing a connection, end to end, over real loopback sockets: for every row of the failure
+//! table (`sockeye_core::connection`, "Failing the connection"), a raw peer that speaks bytes,
+//! not a WebSocket library, checks the exact Close frame it receives and when the TCP
+//! connection closes.
+//!
+//! Server role: the `echo_server` (tokio) and `echo_server_std` (blocking) examples, run as the
+//! processes a user would run (built by `cargo test`), with their log line checked too.
+//! Client role: our std and tokio clients against a raw server.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest any wait may take before the test fails (well above the 5 s close timeout).
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A server that closes the transport "at once" does it this fast: far below the 5 s close
+/// timeout that a server waiting for a Close it cannot find would take. (The measured times
+/// are printed; the issue's bar is 100 ms.)
+const AT_ONCE: Duration = Duration::from_secs(2);
+
+const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+
+// ------------------------------------------------------------------------------ frames
+
+/// A masked frame header (as a client sends it) with a payload length written as given.
+fn masked_header(b0: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![b0];
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= 0xFFFF {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    out.extend_from_slice(&KEY);
+    out
+}
+
+/// A whole masked frame.
+fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = masked_header(b0, payload.len() as u64);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    out
+}
+
+/// An unmasked frame (as a server sends it), length < 126.
+fn unmasked(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![b0, payload.len() as u8];
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A Close frame received, and what followed it.
+#[derive(Debug)]
+struct Received {
+    /// The Close frame's code (`None`: no Close arrived).
+    close_code: Option<u16>,
+    /// From the Close frame's arrival to the end of the TCP stream (EOF or reset).
+    close_to_eof: Option<Duration>,
+}
+
+/// Reads frames until a Close arrives, then until the stream ends; `None` for the EOF time if
+/// it had not ended within `eof_wait` after the Close.
+fn read_close_then_eof(stream: &mut TcpStream, eof_wait: Duration) -> Received {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let mut close: Option<(u16, Instant)> = None;
+    let mut chunk = [0u8; 4096];
+    loop {
+        if close.is_none() {
+            if let Some(code) = parse_close(&buf) {
+                close = Some((code, Instant::now()));
+            }
+        }
+        let limit = match close {
+            Some((_, at)) => at + eof_wait,
+            None => start + WAIT,
+        };
+        if Instant::now() > limit {
+            return Received {
+                close_code: close.map(|c| c.0),
+                close_to_eof: None,
+            };
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // A reset ends the stream as surely as a FIN.
+            Err(_) => break,
+        }
+    }
+    if close.is_none() {
+        close = parse_close(&buf).map(|code| (code, Instant::now()));
+    }
+    Received {
+        close_code: close.map(|c| c.0),
+        close_to_eof: close.map(|(_, at)| at.elapsed()),
+    }
+}
+
+/// The code of the first Close frame in `buf` (frames of either direction, masked or not), once
+/// it is complete.
+fn parse_close(mut buf: &[u8]) -> Option<u16> {
+    loop {
+        let [b0, b1, ..] = *buf else { return None };
+        let (len, mut at) = match b1 & 0x7F {
+            126 => (
+                u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+                4,
+            ),
+            127 => (
+                u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        let key = if b1 & 0x80 != 0 {
+            let k: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+            at += 4;
+            Some(k)
+        } else {
+            None
+        };
+        let payload = buf.get(at..at + len)?;
+        if b0 & 0x0F == 0x8 {
+            let unmask = |i: usize| payload[i] ^ key.map_or(0, |k| k[i % 4]);
+            return Some(if len >= 2 {
+                u16::from_be_bytes([unmask(0), unmask(1)])
+            } else {
+                1005
+            });
+        }
+        buf = &buf[at + len..];
+    }
+}
+
+// ------------------------------------------------------------------------- server role
+
+/// One of the example echo servers, running as its own process.
+struct ExampleServer {
+    child: Child,
+    addr: String,
+    lines: Receiver<String>,
+}
+
+impl ExampleServer {
+    fn start(name: &str) -> ExampleServer {
+        let exe = example_path(name);
+        let mut child = Command::new(&exe)
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .rsplit("ws://")
+            .next()
+            .unwrap_or_else(|| panic!("{name} printed {line:?}"))
+            .to_owned();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ExampleServer { child, addr, lines }
+    }
+
+    /// A raw TCP connection that completed the opening handshake.
+    fn connect(&self) -> TcpStream {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{:?}",
+            String::from_utf8_lossy(&head)
+        );
+        stream
+    }
+
+    /// The server's next log line (one per closure).
+    fn log_line(&self) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .expect("the server logs the closure")
+    }
+}
+
+impl Drop for ExampleServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
+fn example_path(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples with the tests (or run `cargo build --examples`)",
+        path.display()
+    );
+    path
+}
+
+const SERVERS: [&str; 2] = ["echo_server", "echo_server_std"];
+
+/// Every Close a peer may not send gets our Close (1002, or 1007 for a reason that is not
+/// UTF-8), and the server closes TCP at once: the peer sends no other Close.
+#[test]
+fn an_invalid_close_gets_our_close_then_the_server_closes_tcp() {
+    let mut cases: Vec<(Vec<u8>, u16)> = vec![(vec![0x03], 1002)];
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        cases.push((code.to_be_bytes().to_vec(), 1002));
+    }
+    cases.push((b"\x03\xe8bad \xff utf-8".to_vec(), 1007));
+    for name in SERVERS {
+        let server = ExampleServer::start(name);
+        for (payload, expected) in &cases {
+            let mut stream = server.connect();
+            stream.write_all(&masked(0x88, payload)).unwrap();
+            let got = read_close_then_eof(&mut stream, WAIT);
+            println!("{name}: Close {payload:02x?} -> {got:?}");
+            assert_eq!(
+                got.close_code,
+                Some(*expected),
+                "{name}: Close {payload:02x?}"
+            );
+            let eof = got.close_to_eof.expect("the server closes TCP");
+            assert!(eof < AT_ONCE, "{name}: TCP closed {eof:?} after the Close");
+            let line = server.log_line();
+            assert!(line.contains(&format!("code={expected}")), "{line}");
+            assert!(line.contains("Close frame was itself invalid"), "{line}");
+        }
+    }
+}
+
+/// A length the server will not read past (1 TiB, above the frame limit) or cannot use (the
+/// top bit set): our Close with 1009/1002, then TCP closes at once, and the log says that
+/// framing was lost — not that the peer stayed silent.
+#[test]
+fn a_lost_framing_gets_our_close_then_the_server_closes_tcp_at_once() {
+    let mut msb = vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1];
+    msb.extend_from_slice(&KEY);
+    let cases = [(masked_header(0x82, 1 << 40), 1009), (msb, 1002)];
+    for name in SERVERS {
+        let server = ExampleServer::start(name);
+        for (header, expected) in &cases {
+            let mut stream = server.connect();
+            stream.write_all(header).unwrap();
+            // The start of the payload, as a real sender would write it.
+            stream.write_all(&[0x5a; 1000]).unwrap();
+            let got = read_close_then_eof(&mut stream, WAIT);
+            println!("{name}: header {header:02x?} -> {got:?}");
+            assert_eq!(got.close_code, Some(*expected), "{name}");
+            let eof = got.close_to_eof.expect("the server closes TCP");
+            assert!(eof < AT_ONCE, "{name}: TCP closed {eof:?} after the Close");
+            let line = server.log_line();
+            assert!(line.contains(&format!("code={expected}")), "{line}");
+            assert!(line.contains("frame boundaries were lost"), "{line}");
+            assert!(!line.contains("never answered"), "{line}");
+        }
+    }
+}
+
+/// Framing intact (a reserved opcode, text that is not UTF-8): our Close, then the server
+/// keeps reading only to find the peer's Close, dropping data; the peer's Close ends it.
+#[test]
+fn an_intact_framing_failure_waits_for_the_peers_close() {
+    let cases = [
+        (masked(0x83, b"reserved"), 1002),
+        (masked(0x81, b"abc\xff"), 1007),
+    ];
+    for name in SERVERS {
+        let server = ExampleServer::start(name);
+        for (frame, expected) in &cases {
+            let mut stream = server.connect();
+            stream.write_all(frame).unwrap();
+            let got = read_close_then_eof(&mut stream, Duration::from_millis(300));
+            assert_eq!(got.close_code, Some(*expected), "{name}");
+            assert_eq!(
+                got.close_to_eof, None,
+                "{name}: the server waits for our Close"
+            );
+            // Data is dropped; our Close completes the handshake.
+            stream.write_all(&masked(0x82, b"dropped")).unwrap();
+            stream
+                .write_all(&masked(0x88, &1000u16.to_be_bytes()))
+                .unwrap();
+            let mut rest = Vec::new();
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            let _ = stream.read_to_end(&mut rest);
+            assert!(
+                rest.is_empty(),
+                "{name}: nothing after our Close: {rest:02x?}"
+            );
+            let line = server.log_line();
+            assert!(line.contains(&format!("code={expected}")), "{line}");
+            assert!(line.contains("the peer answered our Close"), "{line}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------- client role
+
+/// A raw server on loopback that accepts one connection, answers the handshake and hands the
+/// stream to `script`.
+fn raw_server<R: Send + 'static>(
+    script: impl FnOnce(TcpStream) -> R + Send + 'static,
+) -> (String, thread::JoinHandle<R>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let handle = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        write!(
+            stream,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            sockeye::handshake::accept_key(key.as_bytes())
+        )
+        .unwrap();
+        script(stream)
+    });
+    (url, handle)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    Std,
+    Tokio,
+}
+
+/// Connects with `client`, receives until the connection ends, and returns the closure.
+fn run_client(client: Client, url: &str) -> sockeye::Closure {
+    match client {
+        Client::Std => {
+            let mut ws = sockeye_std::WebSocket::connect(url).unwrap();
+            loop {
+                match ws.recv() {
+                    Ok(_) => {}
+                    Err(sockeye_std::Error::Closed(closure)) => return *closure,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        Client::Tokio => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let mut ws = sockeye_tokio::WebSocket::connect(url).await.unwrap();
+                loop {
+                    match ws.recv().await {
+                        Ok(_) => {}
+                        Err(sockeye_std::Error::Closed(closure)) => return *closure,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }),
+    }
+}
+
+/// The client fails the connection: its masked Close carries the code, and after a lost
+/// framing the client closes TCP at once; after an invalid Close it waits for the server to
+/// close first (§7.1.1), which the raw server does as soon as it has read the Close.
+#[test]
+fn our_clients_send_the_close_they_owe_before_closing_tcp() {
+    let cases: [(&str, Vec<u8>, u16, bool); 5] = [
+        ("one-byte Close", unmasked(0x88, b"\x03"), 1002, false),
+        (
+            "close code 1005",
+            unmasked(0x88, &1005u16.to_be_bytes()),
+            1002,
+            false,
+        ),
+        (
+            "close reason not UTF-8",
+            unmasked(0x88, b"\x03\xe8\xc0"),
+            1007,
+            false,
+        ),
+        (
+            "1 TiB frame",
+            {
+                let mut h = vec![0x82, 127];
+                h.extend_from_slice(&(1u64 << 40).to_be_bytes());
+                h
+            },
+            1009,
+            true,
+        ),
+        (
+            "length MSB set",
+            vec![0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1],
+            1002,
+            true,
+        ),
+    ];
+    for client in [Client::Std, Client::Tokio] {
+        for (what, bytes, expected, framing_lost) in &cases {
+            let (bytes, framing_lost) = (bytes.clone(), *framing_lost);
+            let (url, server) = raw_server(move |mut stream| {
+                stream.write_all(&bytes).unwrap();
+                if framing_lost {
+                    // The client closes TCP on its own, at once.
+                    read_close_then_eof(&mut stream, WAIT)
+                } else {
+                    let got = read_close_then_eof(&mut stream, Duration::from_millis(300));
+                    // It waits for us to close first: do it now.
+                    drop(stream);
+                    got
+                }
+            });
+            let closure = run_client(client, &url);
+            let got = server.join().unwrap();
+            println!("{client:?} / {what}: {got:?}; {closure}");
+            assert_eq!(got.close_code, Some(*expected), "{client:?} / {what}");
+            assert_eq!(closure.code().as_u16(), *expected, "{client:?} / {what}");
+            if framing_lost {
+                let eof = got.close_to_eof.expect("the client closes TCP");
+                assert!(eof < AT_ONCE, "{client:?} / {what}: {eof:?}");
+                assert!(closure.to_string().contains("frame boundaries were lost"));
+            } else {
+                assert_eq!(
+                    got.close_to_eof, None,
+                    "{client:?} / {what}: the server closes first"
+                );
+                assert!(closure
+                    .to_string()
+                    .contains("Close frame was itself invalid"));
+            }
+        }
+    }
+}
