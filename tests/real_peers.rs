@@ -8,8 +8,9 @@
 //! fails ([`PeerProcess`] kills on drop). Every wait is bounded by [`WAIT`], so a peer that stops
 //! answering fails the test instead of hanging it; nothing asserts on how long anything took.
 //!
-//! Without the peers installed the tests print `SKIPPED: run tests/peers/setup.sh` and pass,
-//! unless `SOCKEYE_REQUIRE_PEERS=1` (CI) makes a missing peer a failure.
+//! The peers install themselves: the first test to need them runs `tests/peers/setup.sh`
+//! (pinned versions, one process at a time). Without Node.js/npm or Python's venv on the
+//! machine the tests fail with what to install — they never pass without running.
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
@@ -17,14 +18,14 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sockeye_core::OpCode;
 use sockeye_std::{
     AbnormalCause, ClientOptions, CloseCode, CloseFrame, Closure, ClosureKind, Config, Decision,
-    EngineConfig, Error, Event, Initiator, Message, MessageKind, Phase, Request, TransportError,
+    EngineConfig, Error, Event, FailureEnd, Initiator, Message, MessageKind, Phase, Request, TransportError,
 };
 
 /// The longest any single wait may take: for a line from the peer, a message, a handshake.
@@ -120,6 +121,11 @@ macro_rules! peer_suite {
             fn peer_sends_close_and_keeps_tcp_open() {
                 run(CASE, scenario::peer_keeps_tcp_open);
             }
+
+            #[test]
+            fn we_fail_the_connection_and_the_peer_gets_our_close() {
+                run(CASE, scenario::we_fail_the_connection);
+            }
         }
     )*};
 }
@@ -137,9 +143,7 @@ peer_suite! {
 
 /// Runs `scenario` for `case`, unless the peer is not installed.
 fn run(case: Case, scenario: fn(Case)) {
-    if !case.peer.installed() {
-        return;
-    }
+    case.peer.ensure_installed();
     let start = Instant::now();
     scenario(case);
     let name = thread::current().name().unwrap_or("?").to_owned();
@@ -306,6 +310,31 @@ mod scenario {
         c.ws.send_text("hello").expect("send");
         expect_message(&mut *c.ws, &Message::Text("hello".into()));
         c.close_normally();
+    }
+
+    /// The peer breaks the protocol (frames written behind its library's back): we send the
+    /// Close the failure calls for, and the peer's library reports exactly that code. An
+    /// invalid Close is the peer's Close (we answer and close), text that is not UTF-8 leaves
+    /// framing intact (the peer answers our Close), a 1 TiB frame loses it (we close at once).
+    pub fn we_fail_the_connection(case: Case) {
+        let cases = [
+            ("8802", "03e7", 1002, FailureEnd::PeerCloseInvalid),
+            ("8102", "c328", 1007, FailureEnd::Acknowledged),
+            ("827f0000010000000000", "", 1009, FailureEnd::FramingLost),
+        ];
+        for (header, payload, code, end) in cases {
+            let mut c = case.open(Setup::default());
+            c.ws.send_text(&format!("cmd:raw:{header}:{payload}"))
+                .expect("send cmd:raw");
+            let closure = expect_closure(&mut *c.ws);
+            println!("{case:?}: {closure}");
+            assert_eq!(closure.code().as_u16(), code, "{closure}");
+            match closure.kind() {
+                ClosureKind::Failed { end: got, .. } => assert_eq!(*got, end, "{closure}"),
+                other => panic!("expected a failed connection, got {other:?}"),
+            }
+            c.peer.expect_prefix(&format!("closed code={code} "));
+        }
     }
 
     /// The peer writes the header and 3 bytes of a 4096-byte frame, and its process exits: we
@@ -493,35 +522,48 @@ impl PeerKind {
         })
     }
 
-    /// Whether the peer is installed. If it is not, prints `SKIPPED` (once per peer) — or,
-    /// with `SOCKEYE_REQUIRE_PEERS=1`, fails.
-    fn installed(self) -> bool {
-        let marker = self.install_marker();
-        if marker.exists() {
-            return true;
-        }
-        if std::env::var_os("SOCKEYE_REQUIRE_PEERS").is_some_and(|v| v == "1") {
-            panic!(
-                "{} is missing and SOCKEYE_REQUIRE_PEERS=1: run tests/peers/setup.sh",
-                marker.display()
-            );
-        }
-        static NODE: Once = Once::new();
-        static PYTHON: Once = Once::new();
-        let once = match self {
-            PeerKind::Node => &NODE,
-            PeerKind::Python => &PYTHON,
-        };
-        once.call_once(|| {
+    /// Makes sure the pinned peers are installed, running `tests/peers/setup.sh` once (per
+    /// process, and one process at a time: the script holds a lock) when they are not. Panics
+    /// with what to install when Node.js or Python is missing: a peer test never passes
+    /// without its peer.
+    fn ensure_installed(self) {
+        static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
+        let peers = root().join("tests/peers");
+        let result = SETUP.get_or_init(|| {
+            if peers.join(".installed").exists() {
+                return Ok(());
+            }
             // Straight to stderr, past the test harness's capture, so that it shows.
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED: run tests/peers/setup.sh ({} is missing; the {} peer tests pass without running)",
-                marker.display(),
-                self.name()
+                "real peers: installing the pinned Node ws and Python websockets (tests/peers/setup.sh)"
             );
+            let output = Command::new("bash")
+                .arg(peers.join("setup.sh"))
+                .arg("--no-system")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run bash for tests/peers/setup.sh: {e}"))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "tests/peers/setup.sh failed ({}):\n{}{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ))
+            }
         });
-        false
+        if let Err(e) = result {
+            panic!("the {} peer is not installed: {e}", self.name());
+        }
+        let marker = self.install_marker();
+        assert!(
+            marker.exists(),
+            "{} is missing after tests/peers/setup.sh",
+            marker.display()
+        );
     }
 
     fn command(self) -> Command {

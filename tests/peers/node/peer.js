@@ -53,6 +53,10 @@ function command(ws, cmd) {
       socket.write(rawFrame([0x88, 0x02], [0x03, 0xe8]));
       ws.removeAllListeners('close');
       break;
+    case 'raw':
+      // A frame (header and payload in hex) written behind the library's back.
+      socket.write(rawFrame([...Buffer.from(rest[0], 'hex')], [...Buffer.from(rest[1] || '', 'hex')]));
+      break;
     default: ws.send(`unknown command ${cmd}`);
   }
 }

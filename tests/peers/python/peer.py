@@ -67,6 +67,10 @@ async def command(ws, cmd):
         ws.transport.pause_reading()
         ws.transport.write(raw_frame([0x88, 0x02], [0x03, 0xE8]))
         await asyncio.sleep(3600)
+    elif name == "raw":
+        # A frame (header and payload in hex) written behind the library's back.
+        header, _, payload = rest.partition(":")
+        ws.transport.write(raw_frame(list(bytes.fromhex(header)), list(bytes.fromhex(payload))))
     else:
         await ws.send(f"unknown command {cmd}")
 
