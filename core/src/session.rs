@@ -1252,6 +1252,40 @@ mod tests {
     }
 
     #[test]
+    fn at_the_end_only_what_the_peer_waits_for_stays_pending_within_the_linger_deadline() {
+        // Failed, framing lost: our Close stays pending for the driver to write, bounded.
+        let (_, mut s) = pair(SessionConfig::default());
+        let mut wire = std::vec![0x82, 0xFF];
+        wire.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        wire.extend_from_slice(&[0; 4]);
+        s.push_received(&wire, t(0));
+        assert_eq!(s.poll_message(), None);
+        assert!(matches!(
+            s.closure().map(|c| *c.kind()),
+            Some(ClosureKind::Failed {
+                end: FailureEnd::FramingLost,
+                ..
+            })
+        ));
+        assert_eq!(s.pending_write()[..4], [0x88, 0x11, 0x03, 0xF1], "1009, \"frame too large\"");
+        let linger = s.poll_timeout().expect("a deadline for the final write");
+        assert_eq!(linger, t(0) + s.connection().config().close_timeout);
+        s.handle_timeout(t(1));
+        assert!(!s.pending_write().is_empty(), "not yet");
+        s.handle_timeout(linger);
+        assert!(s.pending_write().is_empty(), "dropped at the deadline");
+        assert_eq!(s.poll_timeout(), None);
+
+        // Abnormal (the transport ended): nobody reads, so nothing stays pending.
+        let (_, mut s) = pair(SessionConfig::default());
+        s.send(Frame::Text("never written")).unwrap();
+        s.handle_eof(t(1));
+        assert!(s.closure().unwrap().is_abnormal());
+        assert!(s.pending_write().is_empty());
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
     fn a_close_frame_too_long_is_still_the_peers_close() {
         // A client Close with 126 bytes of payload (§5.5 allows 125), masking key 0.
         let (_, mut s) = pair(SessionConfig::default());

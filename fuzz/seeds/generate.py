@@ -115,6 +115,20 @@ def main():
     write("session", "text_heavy", b"\x01\x10\x00\x00" + b"\x00\x05hello\x05\x06\x01" * 24)
     write("session", "mixed", bytes((i * 37 + 11) % 256 for i in range(512)))
 
+    # url: accepted forms (names, IPv4, IPv6, ports, query, percent-encoding) and refused ones.
+    urls = {
+        "name": "ws://example.com/",
+        "secure_port_query": "wss://example.com:8443/chat?room=1",
+        "ipv6": "ws://[::1]:9001/x",
+        "ipv4_upper_scheme": "WS://127.0.0.1",
+        "max_port_pct": "ws://host:65535/a/b?c=%20",
+        "userinfo": "wss://user@host/",
+        "fragment": "ws://host/#frag",
+        "other_scheme": "http://host/",
+    }
+    for name, url in urls.items():
+        write("url", name, url.encode())
+
 
 if __name__ == "__main__":
     main()

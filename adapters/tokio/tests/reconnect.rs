@@ -305,6 +305,10 @@ async fn stop_handle_ends_the_stream_while_waiting_to_retry() {
     expect_connect_failed(&mut client, 1).await;
     expect_retrying(&mut client, 2).await;
 
+    // The clock stands still from here: the client's delay (random, and with full jitter
+    // possibly a few nanoseconds) cannot pass while the stopper is runnable, because a paused
+    // clock only moves when every task is idle. So the stop always lands during the wait.
+    tokio::time::pause();
     let handle = client.stop_handle();
     let stopper = tokio::spawn(async move {
         tokio::task::yield_now().await;
