@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use sockeye_core::OpCode;
 use sockeye_std::{
     AbnormalCause, ClientOptions, CloseCode, CloseFrame, Closure, ClosureKind, Config, Decision,
-    EngineConfig, Error, Event, FailureEnd, Initiator, Message, MessageKind, Phase, Request, TransportError,
+    EngineConfig, Error, Event, FailureEnd, Initiator, Message, MessageKind, Phase, Request,
+    TransportError,
 };
 
 /// The longest any single wait may take: for a line from the peer, a message, a handshake.

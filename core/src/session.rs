@@ -1267,7 +1267,11 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(s.pending_write()[..4], [0x88, 0x11, 0x03, 0xF1], "1009, \"frame too large\"");
+        assert_eq!(
+            s.pending_write()[..4],
+            [0x88, 0x11, 0x03, 0xF1],
+            "1009, \"frame too large\""
+        );
         let linger = s.poll_timeout().expect("a deadline for the final write");
         assert_eq!(linger, t(0) + s.connection().config().close_timeout);
         s.handle_timeout(t(1));
