@@ -18,6 +18,10 @@
 //! - Every connection ends with exactly one [`Closure`], reported as [`Error::Closed`]: clean,
 //!   failed with the code we sent, or 1006 with its cause — transport EOF, transport error,
 //!   close or keepalive timeout — and where in the protocol it happened.
+//! - The end follows the rule every sockeye adapter follows: *write what is pending, then
+//!   close*. The Close frame that fails a connection (1002, 1007, 1009, …) is written before
+//!   [`Error::Closed`] is returned; then drop the transport (or take it back with
+//!   [`WebSocket::into_transport`]) to close it.
 //!
 //! The adapter only moves bytes and time; all protocol decisions are the engine's
 //! ([`sockeye_core::Connection`]).
