@@ -12,6 +12,9 @@
 //!   the closing handshake, keepalive and close timers, and the [`Closure`] that says how the
 //!   connection ended.
 //! - [`frame`], [`mask`], [`utf8`], [`close`]: the building blocks, usable on their own.
+//! - With `alloc`: `session`, the buffered driver every adapter over a byte stream shares,
+//!   and `Message`; with `std`: `adapter`, their configuration, owned-buffer handshake and
+//!   error type. The adapters depend on the core alone.
 #![no_std]
 #![deny(unsafe_code)] // one exception, `mask::simd`: a benchmark showed it pays
 #![warn(missing_docs)]
@@ -21,6 +24,8 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod adapter;
 pub mod backoff;
 pub mod close;
 pub mod config;

@@ -1,4 +1,4 @@
-//! The opening handshake over a blocking [`Transport`]: [`crate::upgrade`] plus the reads,
+//! The opening handshake over a blocking [`Transport`]: [`sockeye_core::adapter::upgrade`] plus the reads,
 //! the writes and the handshake timeout.
 
 use std::io;
@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use sockeye_core::handshake::Request;
 use sockeye_core::url::Url;
 
-use crate::config::{ClientOptions, Config, Decision};
-use crate::error::{Error, HandshakeError};
 use crate::transport::Transport;
-use crate::upgrade::{self, ClientUpgrade, ServerUpgrade, Upgraded};
+use sockeye_core::adapter::upgrade::{self, ClientUpgrade, ServerUpgrade, Upgraded};
+use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 
 /// One read for the handshake into `space`, bounded by `deadline`. `Ok(None)`: nothing yet,
 /// read again.

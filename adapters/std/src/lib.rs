@@ -51,16 +51,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod config;
-mod error;
 mod handshake;
-pub mod random;
 mod transport;
-pub mod upgrade;
 mod websocket;
 
-pub use config::{ClientOptions, Config, Decision};
-pub use error::{transport_end, Error, HandshakeError, TransportEnd};
+// The configuration, the error type, the owned-buffer handshake and key randomness live in the
+// core (`sockeye_core::adapter`), below every adapter; re-exported here under their old paths.
+pub use sockeye_core::adapter::{
+    random, transport_end, upgrade, ClientOptions, Config, Decision, Error, HandshakeError,
+    TransportEnd,
+};
 pub use transport::{GenericTransport, SetTimeout, Transport};
 pub use websocket::WebSocket;
 

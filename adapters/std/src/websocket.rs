@@ -11,12 +11,11 @@ use sockeye_core::{
     CloseCode, Closure, Connection, Event, Frame, Instant, Message, MessageKind, Role, SendError,
 };
 
-use crate::config::{ClientOptions, Config, Decision};
-use crate::error::{transport_end, Error};
+use sockeye_core::adapter::upgrade::Upgraded;
+use sockeye_core::adapter::{random, transport_end, ClientOptions, Config, Decision, Error};
+
 use crate::handshake;
-use crate::random;
 use crate::transport::Transport;
-use crate::upgrade::Upgraded;
 
 /// The engine's clock: time since the connection started.
 #[derive(Clone, Copy, Debug)]

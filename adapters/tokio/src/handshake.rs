@@ -1,4 +1,4 @@
-//! The opening handshake over an async stream: [`sockeye_std::upgrade`] plus the reads, the
+//! The opening handshake over an async stream: [`sockeye_core::adapter::upgrade`] plus the reads, the
 //! writes and the handshake timeout.
 
 use std::future::{poll_fn, Future};
@@ -6,10 +6,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 
+use sockeye_core::adapter::upgrade::{self, ClientUpgrade, ServerUpgrade, Upgraded};
+use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 use sockeye_core::handshake::Request;
 use sockeye_core::url::Url;
-use sockeye_std::upgrade::{self, ClientUpgrade, ServerUpgrade, Upgraded};
-use sockeye_std::{ClientOptions, Config, Decision, Error, HandshakeError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub(crate) async fn write_all<S: AsyncWrite + Unpin>(

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use sockeye_core::adapter::{transport_end, Config, Error};
 use sockeye_core::session::Session;
 use sockeye_core::{Closure, Connection, Event, Instant, Message, SendError};
-use sockeye_std::{transport_end, Config, Error};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 

@@ -69,6 +69,7 @@ pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use websocket::WebSocket;
 
 pub use sockeye_core;
+pub use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 pub use sockeye_core::backoff::{Backoff, BackoffConfig};
 pub use sockeye_core::handshake::Request;
 pub use sockeye_core::{
@@ -76,4 +77,3 @@ pub use sockeye_core::{
     Event, FailureEnd, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
     TransportError,
 };
-pub use sockeye_std::{ClientOptions, Config, Decision, Error, HandshakeError};

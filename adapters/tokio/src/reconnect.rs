@@ -101,11 +101,11 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_core::{FusedStream, Stream};
+use sockeye_core::adapter::{random, ClientOptions, Config, Error, HandshakeError};
 use sockeye_core::backoff::{Backoff, BackoffConfig, Decision};
 use sockeye_core::handshake::ResponseError;
 use sockeye_core::url::Url;
 use sockeye_core::{CloseCode, Closure, Message};
-use sockeye_std::{random, ClientOptions, Config, Error, HandshakeError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};

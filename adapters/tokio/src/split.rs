@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
+use sockeye_core::adapter::Error;
 use sockeye_core::{CloseCode, Closure, Frame, Message, MessageKind};
-use sockeye_std::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::inner::{Half, Inner};

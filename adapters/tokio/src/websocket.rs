@@ -7,11 +7,11 @@ use std::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
+use sockeye_core::adapter::upgrade::Upgraded;
+use sockeye_core::adapter::{random, ClientOptions, Config, Decision, Error};
 use sockeye_core::handshake::Request;
 use sockeye_core::url::Url;
 use sockeye_core::{CloseCode, Closure, Connection, Event, Frame, Message, MessageKind, Role};
-use sockeye_std::upgrade::Upgraded;
-use sockeye_std::{random, ClientOptions, Config, Decision, Error};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 

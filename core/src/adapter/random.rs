@@ -33,6 +33,8 @@ pub fn nonce() -> [u8; 16] {
 
 #[cfg(test)]
 mod tests {
+    use std::vec::Vec;
+
     #[test]
     fn values_differ() {
         let a: Vec<u64> = (0..64).map(|_| super::u64()).collect();

@@ -7,15 +7,19 @@
 //! [`received`](ClientUpgrade::received), until the head is complete. Both keep what arrived
 //! behind the peer's head ([`Upgraded::leftover`]): the first WebSocket bytes.
 
-use sockeye_core::handshake::{
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use crate::handshake::{
     Accept, ClientConfig, ClientHandshake, ClientRequest, Reject, Request, RequestError,
     ServerConfig, ServerHandshake, WriteError,
 };
-use sockeye_core::url::Url;
+use crate::url::Url;
 
-use crate::config::{ClientOptions, Config, Decision};
-use crate::error::{Error, HandshakeError};
-use crate::random;
+use super::config::{ClientOptions, Config, Decision};
+use super::error::{Error, HandshakeError};
+use super::random;
 
 /// Header fields accepted in a request or response head. Browsers send about 15; the parser's
 /// array of this many entries (2 KiB) lives on the stack only while a complete head is parsed.
@@ -75,8 +79,8 @@ fn render(write: impl Fn(&mut [u8]) -> Result<usize, WriteError>) -> Result<Vec<
 ///
 /// ```
 /// use sockeye_core::url::Url;
-/// use sockeye_std::upgrade::ClientUpgrade;
-/// use sockeye_std::ClientOptions;
+/// use sockeye_core::adapter::upgrade::ClientUpgrade;
+/// use sockeye_core::adapter::ClientOptions;
 ///
 /// let url = Url::parse("ws://example.com/chat").unwrap();
 /// let options = ClientOptions::new();
@@ -223,8 +227,10 @@ pub fn refuse(error: RequestError) -> Answer {
 
 #[cfg(test)]
 mod tests {
+    use std::format;
+
     use super::*;
-    use sockeye_core::handshake::accept_key;
+    use crate::handshake::accept_key;
 
     fn request_bytes(protocols: &str) -> String {
         format!(
@@ -357,7 +363,7 @@ mod tests {
         assert!(matches!(
             up.received(reply.len()),
             Err(Error::Handshake(HandshakeError::Response(
-                sockeye_core::handshake::ResponseError::Status(404)
+                crate::handshake::ResponseError::Status(404)
             )))
         ));
     }

@@ -3,18 +3,19 @@
 
 use std::time::Duration;
 
-use sockeye_core::handshake::DEFAULT_MAX_HEAD_SIZE;
-use sockeye_core::session::SessionConfig;
+use crate::handshake::DEFAULT_MAX_HEAD_SIZE;
+use crate::session::SessionConfig;
 
 /// Everything an adapter needs to run a connection.
 ///
 /// ```
 /// use std::time::Duration;
-/// use sockeye_std::{Config, Keepalive};
+/// use sockeye_core::adapter::Config;
+/// use sockeye_core::Keepalive;
 ///
 /// let config = Config::default()
 ///     .with_engine(
-///         sockeye_std::EngineConfig::default()
+///         sockeye_core::Config::default()
 ///             .with_max_message_size(1 << 20)
 ///             .with_keepalive(Some(Keepalive {
 ///                 interval: Duration::from_secs(20),
@@ -28,7 +29,7 @@ use sockeye_core::session::SessionConfig;
 #[non_exhaustive]
 pub struct Config {
     /// The engine's limits (frame and message size) and timers (close timeout, keepalive).
-    pub engine: sockeye_core::Config,
+    pub engine: crate::Config,
     /// Size of the read buffer: the most one read of the transport takes in. Default 64 KiB.
     pub read_buffer_size: usize,
     /// High-water mark of the write buffer: above it, sending writes the buffer out (and waits
@@ -49,7 +50,7 @@ impl Config {
     pub const fn new() -> Config {
         let session = SessionConfig::new();
         Config {
-            engine: sockeye_core::Config::new(),
+            engine: crate::Config::new(),
             read_buffer_size: session.read_buffer_size,
             write_high_water: session.write_high_water,
             max_handshake_size: DEFAULT_MAX_HEAD_SIZE,
@@ -58,7 +59,7 @@ impl Config {
     }
 
     /// Sets [`engine`](Self::engine).
-    pub const fn with_engine(mut self, engine: sockeye_core::Config) -> Config {
+    pub const fn with_engine(mut self, engine: crate::Config) -> Config {
         self.engine = engine;
         self
     }
@@ -87,7 +88,7 @@ impl Config {
         self
     }
 
-    /// The buffer sizes, as the [`Session`](sockeye_core::Session) takes them.
+    /// The buffer sizes, as the [`Session`](crate::Session) takes them.
     pub const fn session(&self) -> SessionConfig {
         SessionConfig::new()
             .with_read_buffer_size(self.read_buffer_size)
@@ -104,7 +105,7 @@ impl Default for Config {
 /// What a client asks for in the opening handshake, and the [`Config`] it runs with.
 ///
 /// ```
-/// use sockeye_std::ClientOptions;
+/// use sockeye_core::adapter::ClientOptions;
 /// let options = ClientOptions::new()
 ///     .with_protocols(&["chat.v2", "chat"])
 ///     .with_headers(&[("Authorization", "Bearer abc")])
@@ -170,7 +171,7 @@ impl Default for ClientOptions<'_> {
 /// an HTTP status.
 ///
 /// ```
-/// use sockeye_std::Decision;
+/// use sockeye_core::adapter::Decision;
 /// use sockeye_core::handshake::Request;
 ///
 /// fn decide<'r>(request: &Request<'r>) -> Decision<'r> {

@@ -1,11 +1,12 @@
 //! Errors of the adapters, and how a connection's end is reported.
 
+use std::boxed::Box;
 use std::fmt;
 use std::io;
 
-use sockeye_core::handshake::{RequestError, ResponseError, WriteError};
-use sockeye_core::url::UrlError;
-use sockeye_core::{Closure, Instant, SendError, Session, TransportError};
+use crate::handshake::{RequestError, ResponseError, WriteError};
+use crate::url::UrlError;
+use crate::{Closure, Instant, SendError, Session, TransportError};
 
 /// What went wrong, or how the connection ended.
 ///
@@ -131,7 +132,7 @@ pub enum HandshakeError {
     Write(WriteError),
     /// The peer closed the connection before the handshake completed.
     Eof,
-    /// The handshake did not complete within [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    /// The handshake did not complete within [`Config::handshake_timeout`](super::Config::handshake_timeout).
     Timeout,
 }
 
@@ -204,6 +205,8 @@ pub fn transport_end(error: &io::Error) -> TransportEnd {
 
 #[cfg(test)]
 mod tests {
+    use std::string::ToString;
+
     use super::*;
 
     #[test]
