@@ -81,7 +81,9 @@ pub use clock::EmbassyClock;
 pub use error::Error;
 pub use handshake::{accept, connect, HandshakeError, MAX_REQUEST_HEADERS, MAX_RESPONSE_HEADERS};
 pub use storage::Storage;
-pub use websocket::{Message, WebSocket, MIN_TX_BUFFER};
+pub use websocket::{Message, OwnedMessage, WebSocket, MIN_TX_BUFFER};
+
+pub use heapless;
 
 pub use sockeye_core;
 pub use sockeye_core::handshake::{Accept, ClientRequest, Reject, Request};

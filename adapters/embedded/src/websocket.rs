@@ -60,6 +60,17 @@ pub enum Message<'a> {
     Binary(&'a [u8]),
 }
 
+/// A complete message in fixed-capacity storage of `N` bytes that the caller owns
+/// ([`heapless`] types, which firmware often keeps its data in already): the result of
+/// [`WebSocket::receive_owned`]. Unlike [`Message`], it outlives the next call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedMessage<const N: usize> {
+    /// A text message (validated as UTF-8 by the engine, §8.1).
+    Text(heapless::String<N>),
+    /// A binary message.
+    Binary(heapless::Vec<u8, N>),
+}
+
 /// A WebSocket connection over an `embedded-io-async` transport `T` (e.g. embassy-net's
 /// `TcpSocket`), with timers from the clock `C` and buffers borrowed for `'b`.
 ///
@@ -181,6 +192,47 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
                 MessageKind::Text => Message::Text(core::str::from_utf8(payload).unwrap_or("")),
                 MessageKind::Binary => Message::Binary(payload),
             });
+        }
+    }
+
+    /// Receives the next complete message into an [`OwnedMessage`] of at most `N` bytes,
+    /// assembled chunk by chunk (so `N` may exceed the receive buffer). Pings are answered
+    /// and Pongs absorbed on the way.
+    ///
+    /// A message longer than `N` closes the connection with 1009 (message too big, RFC 6455
+    /// §7.4.1): the closing handshake is completed and the call returns [`Error::Closed`],
+    /// with [`closure`](Self::closure) telling the code. To refuse such messages before a
+    /// byte of them arrives, set [`Config::max_message_size`](sockeye_core::Config) to `N`:
+    /// the engine then fails the connection with 1009 from the frame header.
+    pub async fn receive_owned<const N: usize>(&mut self) -> Result<OwnedMessage<N>, Error> {
+        let mut buf = heapless::Vec::<u8, N>::new();
+        let mut kind = MessageKind::Binary;
+        loop {
+            let (fits, last) = match self.receive_event().await? {
+                Event::Data(chunk) => {
+                    if chunk.first {
+                        buf.clear();
+                        kind = chunk.kind;
+                    }
+                    (buf.extend_from_slice(chunk.payload).is_ok(), chunk.last)
+                }
+                _ => continue,
+            };
+            if !fits {
+                self.close(CloseCode::MESSAGE_TOO_BIG, "message too big")
+                    .await?;
+                return Err(Error::Closed);
+            }
+            if last {
+                return Ok(match kind {
+                    // The engine validated it (§8.1); the check only satisfies the type.
+                    MessageKind::Text => OwnedMessage::Text(
+                        heapless::String::from_utf8(buf)
+                            .unwrap_or_else(|_| heapless::String::new()),
+                    ),
+                    MessageKind::Binary => OwnedMessage::Binary(buf),
+                });
+            }
         }
     }
 

@@ -60,4 +60,5 @@ scenarios![
     handshakes_then_echo_and_close,
     server_keeps_pipelined_frame,
     handshake_failures,
+    receive_owned_fits_or_closes_with_1009,
 ];

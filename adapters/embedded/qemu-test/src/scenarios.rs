@@ -15,8 +15,8 @@ use sockeye_core::handshake::{RequestError, ResponseError};
 use sockeye_core::{Initiator, ProtocolError};
 use sockeye_embedded::{
     accept, connect, Accept, ClientRequest, Clock, CloseCode, Closure, ClosureKind, Config,
-    Connection, Error, Event, HandshakeError, Keepalive, Message, MessageKind, Reject, Storage,
-    Url, WebSocket,
+    Connection, Error, Event, HandshakeError, Keepalive, Message, MessageKind, OwnedMessage,
+    Reject, Storage, Url, WebSocket,
 };
 
 use crate::duplex::{Channel, End};
@@ -159,6 +159,51 @@ pub async fn echo_then_clean_close() {
     assert_eq!(c.receive().await, Err(Error::Closed));
     assert_eq!(c.closure(), Some(closure));
     assert_eq!(c.close(CloseCode::NORMAL, "again").await, Ok(closure));
+}
+
+/// `receive_owned` assembles whole messages — also fragmented ones larger than the receive
+/// buffer — into heapless storage; a message over its capacity closes the connection with
+/// 1009, which the peer sees.
+pub async fn receive_owned_fits_or_closes_with_1009() {
+    let clock = clock();
+    let (a, b) = (Channel::<PIPE>::new(), Channel::<PIPE>::new());
+    let (ce, se) = End::pair(&a, &b);
+    let (mut cs, mut ss) = (Storage::<RX, TX>::new(), Storage::<RX, TX>::new());
+    let mut c = client(ce, &clock, Config::new(), &mut cs);
+    let mut s = server(se, &clock, Config::new(), &mut ss);
+    let client_side = async {
+        c.send_text("grüße").await.unwrap();
+        // 600 bytes: more than RX, sent as fragments.
+        c.send_fragment(MessageKind::Binary, &[7; 300], false)
+            .await
+            .unwrap();
+        c.send_fragment(MessageKind::Binary, &[8; 300], true)
+            .await
+            .unwrap();
+        c.send_binary(&[9; 200]).await.unwrap();
+        until_closed(&mut c).await
+    };
+    let server_side = async move {
+        match s.receive_owned::<1024>().await.unwrap() {
+            OwnedMessage::Text(t) => assert_eq!(t.as_str(), "grüße"),
+            other => panic!("{other:?}"),
+        }
+        match s.receive_owned::<1024>().await.unwrap() {
+            OwnedMessage::Binary(b) => {
+                assert_eq!(b.len(), 600);
+                assert_eq!((b[0], b[299], b[300], b[599]), (7, 7, 8, 8));
+            }
+            other => panic!("{other:?}"),
+        }
+        // 200 bytes into 100: the server closes with 1009.
+        assert_eq!(s.receive_owned::<100>().await, Err(Error::Closed));
+        let closure = s.closure().unwrap();
+        s.into_transport().shutdown();
+        closure
+    };
+    let (client_closure, server_closure) = join(client_side, server_side).await;
+    assert_clean(&client_closure, Initiator::Peer, 1009);
+    assert_clean(&server_closure, Initiator::Local, 1009);
 }
 
 /// The server closes with 1001; the client answers, waits for the server's EOF and reports a

@@ -31,6 +31,7 @@ on_chip![
     protocol_violations_fail_fast,
     received_bytes_are_processed_first,
     receive_is_cancel_safe,
+    receive_owned_fits_or_closes_with_1009,
 ];
 
 #[entry]
@@ -52,5 +53,6 @@ fn main() -> ! {
         protocol_violations_fail_fast,
         received_bytes_are_processed_first,
         receive_is_cancel_safe,
+    receive_owned_fits_or_closes_with_1009,
     ])
 }
