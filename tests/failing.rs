@@ -7,144 +7,22 @@
 //! processes a user would run (built by `cargo test`), with their log line checked too.
 //! Client role: our std and tokio clients against a raw server.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The longest any wait may take before the test fails (well above the 5 s close timeout).
-const WAIT: Duration = Duration::from_secs(15);
+use sockeye_test_support::{
+    client_handshake, frame, frame_header, masked_frame, raw_server, read_close_then_eof, KEY, WAIT,
+};
 
 /// A server that closes the transport "at once" does it this fast: far below the 5 s close
 /// timeout that a server waiting for a Close it cannot find would take. (The measured times
 /// are printed; the issue's bar is 100 ms.)
 const AT_ONCE: Duration = Duration::from_secs(2);
-
-const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
-
-// ------------------------------------------------------------------------------ frames
-
-/// A masked frame header (as a client sends it) with a payload length written as given.
-fn masked_header(b0: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![b0];
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-    out.extend_from_slice(&KEY);
-    out
-}
-
-/// A whole masked frame.
-fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = masked_header(b0, payload.len() as u64);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    out
-}
-
-/// An unmasked frame (as a server sends it), length < 126.
-fn unmasked(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![b0, payload.len() as u8];
-    out.extend_from_slice(payload);
-    out
-}
-
-/// A Close frame received, and what followed it.
-#[derive(Debug)]
-struct Received {
-    /// The Close frame's code (`None`: no Close arrived).
-    close_code: Option<u16>,
-    /// From the Close frame's arrival to the end of the TCP stream (EOF or reset).
-    close_to_eof: Option<Duration>,
-}
-
-/// Reads frames until a Close arrives, then until the stream ends; `None` for the EOF time if
-/// it had not ended within `eof_wait` after the Close.
-fn read_close_then_eof(stream: &mut TcpStream, eof_wait: Duration) -> Received {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let start = Instant::now();
-    let mut buf = Vec::new();
-    let mut close: Option<(u16, Instant)> = None;
-    let mut chunk = [0u8; 4096];
-    loop {
-        if close.is_none() {
-            if let Some(code) = parse_close(&buf) {
-                close = Some((code, Instant::now()));
-            }
-        }
-        let limit = match close {
-            Some((_, at)) => at + eof_wait,
-            None => start + WAIT,
-        };
-        if Instant::now() > limit {
-            return Received {
-                close_code: close.map(|c| c.0),
-                close_to_eof: None,
-            };
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            // A reset ends the stream as surely as a FIN.
-            Err(_) => break,
-        }
-    }
-    if close.is_none() {
-        close = parse_close(&buf).map(|code| (code, Instant::now()));
-    }
-    Received {
-        close_code: close.map(|c| c.0),
-        close_to_eof: close.map(|(_, at)| at.elapsed()),
-    }
-}
-
-/// The code of the first Close frame in `buf` (frames of either direction, masked or not), once
-/// it is complete.
-fn parse_close(mut buf: &[u8]) -> Option<u16> {
-    loop {
-        let [b0, b1, ..] = *buf else { return None };
-        let (len, mut at) = match b1 & 0x7F {
-            126 => (
-                u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-                4,
-            ),
-            127 => (
-                u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-                10,
-            ),
-            n => (n as usize, 2),
-        };
-        let key = if b1 & 0x80 != 0 {
-            let k: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
-            at += 4;
-            Some(k)
-        } else {
-            None
-        };
-        let payload = buf.get(at..at + len)?;
-        if b0 & 0x0F == 0x8 {
-            let unmask = |i: usize| payload[i] ^ key.map_or(0, |k| k[i % 4]);
-            return Some(if len >= 2 {
-                u16::from_be_bytes([unmask(0), unmask(1)])
-            } else {
-                1005
-            });
-        }
-        buf = &buf[at + len..];
-    }
-}
 
 // ------------------------------------------------------------------------- server role
 
@@ -189,24 +67,7 @@ impl ExampleServer {
     fn connect(&self) -> TcpStream {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream.set_nodelay(true).unwrap();
-        write!(
-            stream,
-            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{:?}",
-            String::from_utf8_lossy(&head)
-        );
+        client_handshake(&mut stream, &self.addr);
         stream
     }
 
@@ -256,7 +117,7 @@ fn an_invalid_close_gets_our_close_then_the_server_closes_tcp() {
         let server = ExampleServer::start(name);
         for (payload, expected) in &cases {
             let mut stream = server.connect();
-            stream.write_all(&masked(0x88, payload)).unwrap();
+            stream.write_all(&masked_frame(0x88, payload)).unwrap();
             let got = read_close_then_eof(&mut stream, WAIT);
             println!("{name}: Close {payload:02x?} -> {got:?}");
             assert_eq!(
@@ -280,7 +141,7 @@ fn an_invalid_close_gets_our_close_then_the_server_closes_tcp() {
 fn a_lost_framing_gets_our_close_then_the_server_closes_tcp_at_once() {
     let mut msb = vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1];
     msb.extend_from_slice(&KEY);
-    let cases = [(masked_header(0x82, 1 << 40), 1009), (msb, 1002)];
+    let cases = [(frame_header(0x82, 1 << 40, true), 1009), (msb, 1002)];
     for name in SERVERS {
         let server = ExampleServer::start(name);
         for (header, expected) in &cases {
@@ -306,8 +167,8 @@ fn a_lost_framing_gets_our_close_then_the_server_closes_tcp_at_once() {
 #[test]
 fn an_intact_framing_failure_waits_for_the_peers_close() {
     let cases = [
-        (masked(0x83, b"reserved"), 1002),
-        (masked(0x81, b"abc\xff"), 1007),
+        (masked_frame(0x83, b"reserved"), 1002),
+        (masked_frame(0x81, b"abc\xff"), 1007),
     ];
     for name in SERVERS {
         let server = ExampleServer::start(name);
@@ -321,9 +182,9 @@ fn an_intact_framing_failure_waits_for_the_peers_close() {
                 "{name}: the server waits for our Close"
             );
             // Data is dropped; our Close completes the handshake.
-            stream.write_all(&masked(0x82, b"dropped")).unwrap();
+            stream.write_all(&masked_frame(0x82, b"dropped")).unwrap();
             stream
-                .write_all(&masked(0x88, &1000u16.to_be_bytes()))
+                .write_all(&masked_frame(0x88, &1000u16.to_be_bytes()))
                 .unwrap();
             let mut rest = Vec::new();
             stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -340,40 +201,6 @@ fn an_intact_framing_failure_waits_for_the_peers_close() {
 }
 
 // ------------------------------------------------------------------------- client role
-
-/// A raw server on loopback that accepts one connection, answers the handshake and hands the
-/// stream to `script`.
-fn raw_server<R: Send + 'static>(
-    script: impl FnOnce(TcpStream) -> R + Send + 'static,
-) -> (String, thread::JoinHandle<R>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let handle = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim()
-            .to_owned();
-        write!(
-            stream,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            sockeye::handshake::accept_key(key.as_bytes())
-        )
-        .unwrap();
-        script(stream)
-    });
-    (url, handle)
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Client {
@@ -417,16 +244,16 @@ fn run_client(client: Client, url: &str) -> sockeye::Closure {
 #[test]
 fn our_clients_send_the_close_they_owe_before_closing_tcp() {
     let cases: [(&str, Vec<u8>, u16, bool); 5] = [
-        ("one-byte Close", unmasked(0x88, b"\x03"), 1002, false),
+        ("one-byte Close", frame(0x8, b"\x03"), 1002, false),
         (
             "close code 1005",
-            unmasked(0x88, &1005u16.to_be_bytes()),
+            frame(0x8, &1005u16.to_be_bytes()),
             1002,
             false,
         ),
         (
             "close reason not UTF-8",
-            unmasked(0x88, b"\x03\xe8\xc0"),
+            frame(0x8, b"\x03\xe8\xc0"),
             1007,
             false,
         ),

@@ -9,6 +9,8 @@
 //! order, that the sender knows which of its messages were handed to the transport, and that
 //! memory stays bounded.
 
+mod support;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -170,23 +172,17 @@ impl End {
     }
 
     fn read(&mut self, bytes: &mut [u8], now: Instant) {
-        let mut pos = 0;
-        loop {
-            let r = self.conn.read(&mut bytes[pos..], now);
-            pos += r.consumed;
-            match r.event {
-                Some(ev) => self.received.extend(self.asm.push(ev)),
-                None => break,
-            }
-        }
+        support::feed(
+            &mut self.conn,
+            &mut self.asm,
+            &mut self.received,
+            bytes,
+            now,
+        );
     }
 
     fn data(&self) -> Vec<Message> {
-        self.received
-            .iter()
-            .filter(|m| m.is_data())
-            .cloned()
-            .collect()
+        support::data(&self.received)
     }
 }
 

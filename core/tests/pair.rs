@@ -4,6 +4,8 @@
 //! pings, the closing handshake from either side and from both at once, close and keepalive
 //! timeouts, and a transport that ends at every byte offset of a scripted session.
 
+mod support;
+
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -37,24 +39,17 @@ impl Side {
     }
 
     fn feed(&mut self, bytes: &mut [u8], now: Instant) {
-        let mut pos = 0;
-        loop {
-            let r = self.conn.read(&mut bytes[pos..], now);
-            pos += r.consumed;
-            match r.event {
-                Some(ev) => self.received.extend(self.asm.push(ev)),
-                None => break,
-            }
-        }
-        assert_eq!(pos, bytes.len());
+        support::feed(
+            &mut self.conn,
+            &mut self.asm,
+            &mut self.received,
+            bytes,
+            now,
+        );
     }
 
     fn data(&self) -> Vec<Message> {
-        self.received
-            .iter()
-            .filter(|m| m.is_data())
-            .cloned()
-            .collect()
+        support::data(&self.received)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake};
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use embedded_io_async::ErrorKind;
 use sockeye_embedded::{connect, ClientRequest, Clock, Config, Instant, Storage, Url};
+use sockeye_test_support::read_close_then_eof;
 
 /// A blocking `TcpStream` as an `embedded-io-async` transport: every call completes at once
 /// (or fails), which is all a single-connection test needs.
@@ -87,44 +88,14 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 }
 
 /// A raw server: answers the handshake, writes `bytes`, and returns the code of the Close
-/// frame it receives (masked, as a client sends it); then closes TCP.
+/// frame it receives; then closes TCP.
 fn raw_server(bytes: Vec<u8>) -> (String, thread::JoinHandle<u16>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let handle = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim()
-            .to_owned();
-        write!(
-            stream,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            sockeye_embedded::sockeye_core::handshake::accept_key(key.as_bytes())
-        )
-        .unwrap();
+    sockeye_test_support::raw_server(move |mut stream| {
         stream.write_all(&bytes).unwrap();
-        // Our Close: 2 header bytes, 4 key bytes, at least the 2 code bytes.
-        let mut close = [0u8; 8];
-        stream.read_exact(&mut close).unwrap();
-        assert_eq!(close[0], 0x88, "a Close frame: {close:02x?}");
-        assert_eq!(close[1] & 0x80, 0x80, "masked");
-        u16::from_be_bytes([close[6] ^ close[2], close[7] ^ close[3]])
-    });
-    (url, handle)
+        read_close_then_eof(&mut stream, Duration::from_millis(200))
+            .close_code
+            .expect("our Close")
+    })
 }
 
 fn client_closure(url: &str) -> sockeye_embedded::Closure {

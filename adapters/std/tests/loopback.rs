@@ -2,7 +2,7 @@
 //! handshake from either side, timers against silent raw peers, abrupt ends, subprotocols.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -13,16 +13,7 @@ use sockeye_std::{
     Error, Event, FailureEnd, HandshakeError, Initiator, Keepalive, Message, MessageKind, Phase,
     WebSocket,
 };
-
-/// Runs `serve` on the first connection accepted on an ephemeral loopback port.
-fn spawn_server<R: Send + 'static>(
-    serve: impl FnOnce(TcpStream) -> R + Send + 'static,
-) -> (String, JoinHandle<R>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = thread::spawn(move || serve(listener.accept().unwrap().0));
-    (format!("ws://{addr}/"), handle)
-}
+use sockeye_test_support::{frame, header, payload, server_handshake, short_timers, spawn_server};
 
 /// Echoes every message until the connection ends; returns its closure.
 fn echo(ws: &mut WebSocket<TcpStream>) -> Closure {
@@ -49,62 +40,6 @@ fn assert_clean(closure: &Closure, initiator: Initiator, code: u16) {
         _ => panic!("not clean: {closure}"),
     }
     assert_eq!(closure.code().as_u16(), code, "{closure}");
-}
-
-/// A peer that speaks raw TCP: it answers the opening handshake by hand, then follows a script.
-fn raw_handshake(stream: &mut TcpStream) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "request cut short");
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8(head).unwrap();
-    let key = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-        .unwrap();
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        accept_key(key.as_bytes())
-    );
-    stream.write_all(response.as_bytes()).unwrap();
-}
-
-/// An unmasked (server) frame header for `len` payload bytes.
-fn header(opcode: u8, len: usize) -> Vec<u8> {
-    let mut h = vec![0x80 | opcode];
-    if len < 126 {
-        h.push(len as u8);
-    } else if len <= 0xFFFF {
-        h.push(126);
-        h.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        h.push(127);
-        h.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    h
-}
-
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = header(opcode, payload.len());
-    f.extend_from_slice(payload);
-    f
-}
-
-fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
-
-fn short_timers(close_timeout_ms: u64, keepalive: Option<Keepalive>) -> ClientOptions<'static> {
-    ClientOptions::new().with_config(
-        Config::default().with_engine(
-            EngineConfig::default()
-                .with_close_timeout(Duration::from_millis(close_timeout_ms))
-                .with_keepalive(keepalive),
-        ),
-    )
 }
 
 #[test]
@@ -239,7 +174,7 @@ fn server_initiated_close_is_clean_on_both_sides() {
 #[test]
 fn close_times_out_against_a_peer_that_never_answers() {
     let (url, server) = spawn_server(|mut stream| {
-        raw_handshake(&mut stream);
+        server_handshake(&mut stream);
         // Read whatever comes (the Close) and never answer, until the client gives up.
         let mut sink = Vec::new();
         let _ = stream.read_to_end(&mut sink);
@@ -264,7 +199,7 @@ fn close_times_out_against_a_peer_that_never_answers() {
 #[test]
 fn keepalive_detects_a_silent_peer() {
     let (url, server) = spawn_server(|mut stream| {
-        raw_handshake(&mut stream);
+        server_handshake(&mut stream);
         // Swallow the pings, answer nothing.
         let mut sink = Vec::new();
         let _ = stream.read_to_end(&mut sink);
@@ -296,7 +231,7 @@ fn keepalive_detects_a_silent_peer() {
 #[test]
 fn abrupt_drop_mid_message_is_1006_in_the_frame_payload_after_complete_messages() {
     let (url, server) = spawn_server(|mut stream| {
-        raw_handshake(&mut stream);
+        server_handshake(&mut stream);
         let mut wire = frame(0x1, b"first");
         wire.extend(frame(0x2, b"second"));
         wire.extend(header(0x2, 4096));
@@ -476,7 +411,7 @@ fn a_message_over_the_limit_fails_the_connection_with_1009() {
 #[test]
 fn a_reset_is_reported_as_a_transport_error() {
     let (url, server) = spawn_server(|mut stream| {
-        raw_handshake(&mut stream);
+        server_handshake(&mut stream);
         // Unread input at close makes the kernel send RST instead of FIN.
         let mut first = [0u8; 1];
         stream.read_exact(&mut first).unwrap();
@@ -524,7 +459,7 @@ fn timers_bound_the_wait_for_a_peer_that_stopped_reading() {
     for closing in [true, false] {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let (url, server) = spawn_server(move |mut stream| {
-            raw_handshake(&mut stream);
+            server_handshake(&mut stream);
             // Read nothing; hold the connection until the test is over.
             let _ = done_rx.recv();
         });

@@ -18,6 +18,22 @@ use tokio::time::Sleep;
 
 /// Which half polls: their wakers are kept apart so that both get woken when the transport
 /// becomes writable or the connection ends.
+/// The `Stream` rule the whole socket and its read half share: messages until the connection
+/// ends, then its closure once (as `Err(Error::Closed)`), then the end of the stream.
+pub(crate) fn poll_next_message(
+    terminated: &mut bool,
+    recv: impl FnOnce() -> Poll<Result<Message, Error>>,
+) -> Poll<Option<Result<Message, Error>>> {
+    if *terminated {
+        return Poll::Ready(None);
+    }
+    let item = ready!(recv());
+    if matches!(item, Err(Error::Closed(_))) {
+        *terminated = true;
+    }
+    Poll::Ready(Some(item))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Half {
     Reader = 0,

@@ -12,7 +12,7 @@ use sockeye_core::adapter::Error;
 use sockeye_core::{CloseCode, Closure, Frame, Message, MessageKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::inner::{Half, Inner};
+use crate::inner::{poll_next_message, Half, Inner};
 use crate::WebSocket;
 
 /// What both halves hold.
@@ -121,14 +121,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.terminated {
-            return Poll::Ready(None);
-        }
-        let item = ready!(this.shared.lock().poll_recv(cx));
-        if matches!(item, Err(Error::Closed(_))) {
-            this.terminated = true;
-        }
-        Poll::Ready(Some(item))
+        let shared = &this.shared;
+        poll_next_message(&mut this.terminated, || shared.lock().poll_recv(cx))
     }
 }
 

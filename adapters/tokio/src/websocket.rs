@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::handshake;
-use crate::inner::{Half, Inner};
+use crate::inner::{poll_next_message, Half, Inner};
 use crate::split::{self, ReadHalf, WriteHalf};
 
 /// A WebSocket connection over an async stream (a `TcpStream`, a TLS stream, …).
@@ -409,14 +409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.terminated {
-            return Poll::Ready(None);
-        }
-        let item = ready!(this.inner.poll_recv(cx));
-        if matches!(item, Err(Error::Closed(_))) {
-            this.terminated = true;
-        }
-        Poll::Ready(Some(item))
+        poll_next_message(&mut this.terminated, || this.inner.poll_recv(cx))
     }
 }
 

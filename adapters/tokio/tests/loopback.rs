@@ -13,9 +13,10 @@ use futures_util::sink::Sink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use sockeye_core::handshake::accept_key;
 use sockeye_core::OpCode;
+use sockeye_test_support::{frame, header, payload, raw_server, short_timers};
 use sockeye_tokio::{
-    AbnormalCause, ClientOptions, CloseCode, Closure, ClosureKind, Config, Decision, EngineConfig,
-    Error, Event, HandshakeError, Initiator, Keepalive, Message, MessageKind, Phase, WebSocket,
+    AbnormalCause, ClientOptions, CloseCode, Closure, ClosureKind, Config, Decision, Error, Event,
+    HandshakeError, Initiator, Keepalive, Message, MessageKind, Phase, WebSocket,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -66,71 +67,6 @@ fn closed<T: std::fmt::Debug>(result: Result<T, Error>) -> Closure {
         Err(Error::Closed(closure)) => *closure,
         other => panic!("expected the closure, got {other:?}"),
     }
-}
-
-/// A raw TCP peer on a thread: it answers the opening handshake by hand, then runs `script`.
-fn raw_server<R: Send + 'static>(
-    script: impl FnOnce(std::net::TcpStream) -> R + Send + 'static,
-) -> (String, thread::JoinHandle<R>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = thread::spawn(move || {
-        let mut stream = listener.accept().unwrap().0;
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        let text = String::from_utf8(head).unwrap();
-        let key = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap();
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_key(key.as_bytes())
-        );
-        stream.write_all(response.as_bytes()).unwrap();
-        script(stream)
-    });
-    (format!("ws://{addr}/"), handle)
-}
-
-/// An unmasked (server) frame header for `len` payload bytes.
-fn header(opcode: u8, len: usize) -> Vec<u8> {
-    let mut h = vec![0x80 | opcode];
-    if len < 126 {
-        h.push(len as u8);
-    } else if len <= 0xFFFF {
-        h.push(126);
-        h.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        h.push(127);
-        h.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    h
-}
-
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = header(opcode, payload.len());
-    f.extend_from_slice(payload);
-    f
-}
-
-fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
-
-fn short_timers(close_timeout_ms: u64, keepalive: Option<Keepalive>) -> ClientOptions<'static> {
-    ClientOptions::new().with_config(
-        Config::default().with_engine(
-            EngineConfig::default()
-                .with_close_timeout(Duration::from_millis(close_timeout_ms))
-                .with_keepalive(keepalive),
-        ),
-    )
 }
 
 #[tokio::test]
@@ -629,11 +565,9 @@ async fn timers_bound_the_wait_for_a_peer_that_stopped_reading() {
         };
         let options = short_timers(300, (!closing).then_some(keepalive));
         let mut ws = WebSocket::connect_with(&url, &options).await.unwrap();
-        // Queue until the sender would wait.
-        while poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx))
-            .now_or_never()
-            .is_some()
-        {
+        // Queue until the sender would wait (or, on a slow machine, until the keepalive
+        // already ended the connection: the send paths run the timers too).
+        while let Some(Ok(())) = poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx)).now_or_never() {
             Pin::new(&mut ws)
                 .start_send(Message::Binary(payload(64 * 1024)))
                 .unwrap();
