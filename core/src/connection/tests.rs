@@ -4,8 +4,12 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::*;
-use crate::close::{AbnormalCause, ClosureKind, FailureEnd, Phase};
+use crate::close::{
+    AbnormalCause, CloseCode, ClosureKind, FailureEnd, Initiator, Phase, TransportError,
+};
 use crate::config::Keepalive;
+use crate::error::SendError;
+use crate::mask::apply_mask;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
