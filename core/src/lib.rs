@@ -15,6 +15,18 @@
 //! - With `alloc`: `session`, the buffered driver every adapter over a byte stream shares,
 //!   and `Message`; with `std`: `adapter`, their configuration, owned-buffer handshake and
 //!   error type. The adapters depend on the core alone.
+//!
+//! # Buffers and `heapless`
+//!
+//! The engine holds fixed-size state only (`size_of::<Connection>()` ≤ 512 bytes, a test says
+//! so): events borrow the caller's buffer, and only control payloads (≤ 125 bytes) are copied.
+//! [`heapless`](https://docs.rs/heapless) is used where a bounded vector is what the code
+//! means: the outbox of the control payload the engine owes the peer is a
+//! `heapless::Vec<u8, 125, u8>` (the bound in the type, a one-byte length), and the embedded
+//! adapter receives whole messages into `heapless::Vec`/`String`. It is not used for the types
+//! applications copy around — [`ControlPayload`] and [`CloseFrame`] (and so [`Event`] and
+//! [`Closure`]) are `Copy`, which a `heapless::Vec` cannot be since it implements `Drop` — nor
+//! for the scratch buffer into which a frame header trickles byte by byte at known offsets.
 #![no_std]
 #![deny(unsafe_code)] // one exception, `mask::simd`: a benchmark showed it pays
 #![warn(missing_docs)]

@@ -124,15 +124,13 @@ impl Connection {
     /// Queues our Close with `code` (none: an empty Close) and `reason`, both checked by the
     /// caller (a sendable code, at most 123 bytes), written straight into the outbox.
     pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &str, state: State) {
-        self.outbox_len = match code {
-            None => 0,
-            Some(code) => {
-                let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
-                self.outbox[..2].copy_from_slice(&code.as_u16().to_be_bytes());
-                self.outbox[2..2 + reason.len()].copy_from_slice(reason);
-                2 + reason.len() as u8
-            }
-        };
+        self.outbox.clear();
+        if let Some(code) = code {
+            let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
+            // 2 + at most 123 bytes: always fits.
+            let _ = self.outbox.extend_from_slice(&code.as_u16().to_be_bytes());
+            let _ = self.outbox.extend_from_slice(reason);
+        }
         self.close_queued = true;
         self.state = state;
         self.pong_due = false;
@@ -291,7 +289,7 @@ impl Connection {
     /// The code of the Close we queued or sent, if any (it stays in the outbox: once a Close
     /// is queued, nothing else is written there).
     pub(super) fn sent_close_code(&self) -> Option<CloseCode> {
-        match (self.close_queued, &self.outbox[..self.outbox_len as usize]) {
+        match (self.close_queued, self.outbox.as_slice()) {
             (true, [hi, lo, ..]) => Some(CloseCode::new(u16::from_be_bytes([*hi, *lo]))),
             _ => None,
         }

@@ -228,6 +228,9 @@ pub enum ConnectionState {
     Closed,
 }
 
+/// A control frame's payload that the engine owes the peer (at most 125 bytes, §5.5).
+type Outbox = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
+
 /// One WebSocket connection's protocol state, after the opening handshake.
 ///
 /// Holds only fixed-size state (no buffers for data), see the module documentation for how to
@@ -255,9 +258,9 @@ pub struct Connection {
     sending: Option<MessageKind>,
     send_utf8: Utf8Validator,
     /// Payload of the control frame we owe the peer: the Pong for its latest Ping while open,
-    /// then our Close (a Close drops any Pong, so one buffer serves both).
-    outbox: [u8; MAX_CONTROL_PAYLOAD],
-    outbox_len: u8,
+    /// then our Close (a Close drops any Pong, so one buffer serves both). A `heapless::Vec`
+    /// with a `u8` length: the 125-byte bound in the type, one byte of length.
+    outbox: Outbox,
     pong_due: bool,
     ping_due: bool,
     close_queued: bool,
@@ -312,8 +315,7 @@ impl Connection {
             failure: None,
             sending: None,
             send_utf8: Utf8Validator::new(),
-            outbox: [0; MAX_CONTROL_PAYLOAD],
-            outbox_len: 0,
+            outbox: Outbox::new(),
             pong_due: false,
             ping_due: false,
             close_queued: false,

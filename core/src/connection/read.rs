@@ -537,8 +537,9 @@ impl Connection {
                     return None;
                 }
                 if self.state == State::Open {
-                    self.outbox[..payload.len()].copy_from_slice(payload);
-                    self.outbox_len = payload.len() as u8;
+                    self.outbox.clear();
+                    // A control payload: at most 125 bytes, so it fits.
+                    let _ = self.outbox.extend_from_slice(payload);
                     self.pong_due = true;
                 }
                 Some(Step::Ping)

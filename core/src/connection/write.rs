@@ -153,13 +153,12 @@ impl Connection {
 
     /// Writes the control frame whose payload waits in the outbox (our Pong or Close).
     fn write_outbox(&mut self, opcode: OpCode, out: &mut [u8]) -> Result<usize, SendError> {
-        let len = self.outbox_len as usize;
-        let needed = self.frame_len(len);
+        let needed = self.frame_len(self.outbox.len());
         let out = out
             .get_mut(..needed)
             .ok_or(SendError::BufferTooSmall { needed })?;
         let mask = self.client_mask();
-        encode_frame(opcode, true, mask, &self.outbox[..len], out);
+        encode_frame(opcode, true, mask, &self.outbox, out);
         Ok(needed)
     }
 
