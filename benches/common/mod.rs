@@ -5,8 +5,9 @@
 //! iterations of the same work and returns the time they took. The same closures run in two
 //! modes:
 //!
-//! - **criterion** (the default, `cargo bench`): each contender is a criterion benchmark in the
-//!   group, with its statistics, filters (`cargo bench --bench decode -- 1KiB`) and baselines.
+//! - **criterion** (the default, `cargo bench -p sockeye-benches`): each contender is a
+//!   criterion benchmark in the group, with its statistics, filters
+//!   (`cargo bench -p sockeye-benches --bench decode -- 1KiB`) and baselines.
 //! - **table** (`SOCKEYE_BENCH=table`, what `benches/run.sh` uses): the contenders of a group
 //!   are calibrated to ~`SOCKEYE_BENCH_MS` per sample and then run *interleaved*, round after
 //!   round with the order rotated each round, so that load from other processes on a shared
@@ -174,6 +175,28 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// Writes a table to `<target dir>/bench-tables/<bench>.md` (best effort). The target dir is
+/// `$CARGO_TARGET_DIR` when that is an absolute path, else the one this binary was built into
+/// (`<target>/release/deps/<bench>-<hash>`): cargo runs a bench in its package's directory,
+/// `benches/`, so neither the default `target` nor a relative `$CARGO_TARGET_DIR` would point
+/// at the workspace's target dir from here.
+pub fn write_table(bench: &str, md: &str) {
+    let from_env = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute());
+    let from_exe = || {
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.parent()?.parent()?.parent()?.to_path_buf())
+    };
+    let Some(target) = from_env.or_else(from_exe) else {
+        return;
+    };
+    let dir = target.join("bench-tables");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{bench}.md")), md);
+    }
+}
+
 impl Harness {
     pub fn from_env(bench: &str) -> Harness {
         let mode_var = std::env::var("SOCKEYE_BENCH").unwrap_or_default();
@@ -320,11 +343,7 @@ impl Harness {
                     self.started.elapsed().as_secs_f64()
                 );
                 println!("{md}");
-                let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-                let dir = std::path::Path::new(&dir).join("bench-tables");
-                if std::fs::create_dir_all(&dir).is_ok() {
-                    let _ = std::fs::write(dir.join(format!("{}.md", self.bench)), &md);
-                }
+                write_table(&self.bench, &md);
             }
         }
     }
