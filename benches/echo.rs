@@ -14,8 +14,9 @@
 //!   their order rotated per repeat, `SOCKEYE_ECHO_SECS` measured (1.5) after 0.5 s of warm-up;
 //!   medians of msg/s, server CPU per message and p99 round trip, ratios to the plain TCP echo
 //!   and to the best other crate in the same cell. `SOCKEYE_ECHO_SERVERS=a,b` picks servers.
-//! - criterion mode (`cargo bench --bench echo`): per server, the time to echo N messages at
-//!   16 B with 64 in flight on one connection, and at 1 KiB on 64 connections.
+//! - criterion mode (`cargo bench -p sockeye-benches --bench echo`): per server, the time to
+//!   echo N messages at 16 B with 64 in flight on one connection, and at 1 KiB on 64
+//!   connections.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -109,7 +110,7 @@ fn selected_servers() -> Vec<(usize, &'static str, Role)> {
             *role == Role::Baseline
                 || only
                     .as_deref()
-                    .map_or(true, |o| o.split(',').any(|x| x.trim() == *name))
+                    .is_none_or(|o| o.split(',').any(|x| x.trim() == *name))
         })
         .map(|(i, (n, r))| (i, *n, *r))
         .collect()
@@ -265,11 +266,7 @@ fn table() {
         started.elapsed().as_secs_f64()
     );
     println!("{md}");
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let dir = std::path::Path::new(&dir).join("bench-tables");
-    if std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(dir.join("echo.md"), &md);
-    }
+    common::write_table("echo", &md);
 }
 
 fn criterion() {

@@ -5,8 +5,8 @@
 //! The buffer starts where a payload starts inside a masked client frame (6, 8 or 14 bytes into
 //! the read buffer), so it is never 8-byte aligned, as in a real server.
 //!
-//! `SOCKEYE_BENCH=table cargo bench --bench mask` for the interleaved table; see
-//! `benches/README.md`.
+//! `SOCKEYE_BENCH=table cargo bench -p sockeye-benches --bench mask` for the interleaved table;
+//! see `benches/README.md`.
 
 mod common;
 

@@ -5,8 +5,9 @@
 //! iterations of the same work and returns the time they took. The same closures run in two
 //! modes:
 //!
-//! - **criterion** (the default, `cargo bench`): each contender is a criterion benchmark in the
-//!   group, with its statistics, filters (`cargo bench --bench decode -- 1KiB`) and baselines.
+//! - **criterion** (the default, `cargo bench -p sockeye-benches`): each contender is a
+//!   criterion benchmark in the group, with its statistics, filters
+//!   (`cargo bench -p sockeye-benches --bench decode -- 1KiB`) and baselines.
 //! - **table** (`SOCKEYE_BENCH=table`, what `benches/run.sh` uses): the contenders of a group
 //!   are calibrated to ~`SOCKEYE_BENCH_MS` per sample and then run *interleaved*, round after
 //!   round with the order rotated each round, so that load from other processes on a shared
@@ -174,6 +175,28 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// Writes a table to `<target dir>/bench-tables/<bench>.md` (best effort). The target dir is
+/// `$CARGO_TARGET_DIR` when that is an absolute path, else the one this binary was built into
+/// (`<target>/release/deps/<bench>-<hash>`): cargo runs a bench in its package's directory,
+/// `benches/`, so neither the default `target` nor a relative `$CARGO_TARGET_DIR` would point
+/// at the workspace's target dir from here.
+pub fn write_table(bench: &str, md: &str) {
+    let from_env = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute());
+    let from_exe = || {
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.parent()?.parent()?.parent()?.to_path_buf())
+    };
+    let Some(target) = from_env.or_else(from_exe) else {
+        return;
+    };
+    let dir = target.join("bench-tables");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{bench}.md")), md);
+    }
+}
+
 impl Harness {
     pub fn from_env(bench: &str) -> Harness {
         let mode_var = std::env::var("SOCKEYE_BENCH").unwrap_or_default();
@@ -320,11 +343,7 @@ impl Harness {
                     self.started.elapsed().as_secs_f64()
                 );
                 println!("{md}");
-                let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-                let dir = std::path::Path::new(&dir).join("bench-tables");
-                if std::fs::create_dir_all(&dir).is_ok() {
-                    let _ = std::fs::write(dir.join(format!("{}.md", self.bench)), &md);
-                }
+                write_table(&self.bench, &md);
             }
         }
     }
@@ -462,9 +481,9 @@ fn summary(rows: &[Row]) -> String {
 
 /// Human size: 16 B, 1 KiB, 64 KiB, 1 MiB.
 pub fn size_name(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{}MiB", n >> 20)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{}KiB", n >> 10)
     } else {
         format!("{n}B")
@@ -515,7 +534,7 @@ impl Rng {
         while s.len() < n {
             let p = PIECES[(self.next() % PIECES.len() as u64) as usize].as_bytes();
             if s.len() + p.len() > n {
-                s.extend(std::iter::repeat(b'x').take(n - s.len()));
+                s.extend(std::iter::repeat_n(b'x', n - s.len()));
             } else {
                 s.extend_from_slice(p);
             }

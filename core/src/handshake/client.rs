@@ -139,13 +139,11 @@ impl<'a> ClientRequest<'a> {
         }
         // RFC 7230 §5.3.1 origin-form; a fragment is never sent (RFC 6455 §3).
         let target_ok = |s: &str| visible(s) && !s.contains('#');
-        if !self.path.starts_with('/')
-            || !target_ok(self.path)
-            || !self.query.map_or(true, target_ok)
+        if !self.path.starts_with('/') || !target_ok(self.path) || !self.query.is_none_or(target_ok)
         {
             return Err(WriteError::InvalidResource);
         }
-        if !self.origin.map_or(true, |o| is_field_value(o.as_bytes())) {
+        if !self.origin.is_none_or(|o| is_field_value(o.as_bytes())) {
             return Err(WriteError::InvalidOrigin);
         }
         for (index, protocol) in self.protocols.iter().enumerate() {
