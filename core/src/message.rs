@@ -91,6 +91,12 @@ impl MessageAssembler {
         })
     }
 
+    /// Makes room for `additional` more bytes of the message being assembled, so that a large
+    /// message is copied once into a buffer of the right size rather than into a growing one.
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
     /// Bytes of an incomplete message held so far.
     pub fn pending(&self) -> usize {
         self.buf.len()

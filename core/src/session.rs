@@ -128,6 +128,10 @@ impl Default for SessionConfig {
     }
 }
 
+/// The most a message's frame header makes [`Session::poll_message`] reserve before its
+/// payload arrives; a larger message grows from there.
+const RESERVE_CAP: u64 = 4 << 20;
+
 /// How the transport ended, when it ended with input still undecoded.
 #[derive(Clone, Copy, Debug)]
 enum TransportEnd {
@@ -505,6 +509,12 @@ impl Session {
                 return None;
             };
             if let Stashed::Data(at) = next {
+                if at.first && !at.last {
+                    // A message larger than what one read brought: reserve it from its frame
+                    // header (up to a cap, so that a header alone cannot claim much memory).
+                    let rest = self.core.conn.incoming_frame_remaining().min(RESERVE_CAP);
+                    self.assembler.reserve(at.end - at.start + rest as usize);
+                }
                 let message = self.assembler.push_chunk(at.chunk(&self.rbuf));
                 if message.is_some() {
                     return message;

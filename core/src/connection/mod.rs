@@ -366,6 +366,16 @@ impl Connection {
         self.rtt
     }
 
+    /// Payload bytes of the inbound data frame still to come after the last chunk delivered
+    /// (0 between frames). A driver assembling a message can reserve its buffer from it once,
+    /// instead of growing it chunk by chunk.
+    pub fn incoming_frame_remaining(&self) -> u64 {
+        match self.rx {
+            read::Rx::Data => self.frame.len - self.frame.done,
+            _ => 0,
+        }
+    }
+
     /// When the last byte arrived from the peer (the connection's start before any did).
     pub fn last_inbound(&self) -> Instant {
         self.last_inbound
