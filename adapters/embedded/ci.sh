@@ -11,7 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 start=$SECONDS
 
-for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+for t in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi; do
   rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
 missing=()
@@ -33,8 +33,8 @@ if cargo clippy --version >/dev/null 2>&1; then
 fi
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p sockeye-embedded --no-deps
 
-echo "=== sockeye-embedded: builds for Cortex-M4F and Cortex-M0"
-for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+echo "=== sockeye-embedded: builds for Cortex-M4F, Cortex-M3 and Cortex-M0"
+for t in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi; do
   cargo build -q -p sockeye-embedded --target "$t"
   cargo build -q -p sockeye-embedded --target "$t" --features embassy-time,defmt
   echo "built for $t (default features; embassy-time + defmt)"

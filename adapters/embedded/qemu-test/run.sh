@@ -3,6 +3,7 @@
 #
 #   ./run.sh            Cortex-M4F (mps2-an386): core + adapter suites with debug assertions,
 #                       the adapter on embassy's executor, and the harness self-checks;
+#                       Cortex-M3 (lm3s6965evb, 64 KiB RAM): both suites, optimised;
 #                       Cortex-M0 (microbit, no atomics, 16 KiB RAM): both suites, optimised.
 #
 # Works on a fresh Debian 12 with rustup: installs qemu-system-arm (Debian package) and the
@@ -18,12 +19,15 @@ if ! command -v qemu-system-arm >/dev/null; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null
 fi
-for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+for t in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi; do
   rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
 
 echo "=== Cortex-M4F (thumbv7em-none-eabihf, mps2-an386), debug assertions on"
 cargo test --target thumbv7em-none-eabihf
+
+echo "=== Cortex-M3 (thumbv7m-none-eabi, lm3s6965evb: 64 KiB RAM), optimised"
+cargo test --release --target thumbv7m-none-eabi
 
 echo "=== Cortex-M0 (thumbv6m-none-eabi, microbit: no atomics, 16 KiB RAM), optimised"
 cargo test --release --target thumbv6m-none-eabi
