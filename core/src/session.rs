@@ -372,7 +372,9 @@ pub struct Session {
 
 impl Session {
     /// A session driving `connection` (fresh from the opening handshake) with buffers sized
-    /// by `config`. The read buffer is allocated here; the write buffer grows as frames queue.
+    /// by `config`. The read buffer is allocated on the first read (or provided by the driver),
+    /// the write buffer grows as frames queue; both are let go when idle
+    /// ([`release_idle_buffers`](Self::release_idle_buffers)).
     pub fn new(connection: Connection, config: SessionConfig) -> Session {
         let size = config.read_buffer_size.max(1);
         Session {
@@ -387,7 +389,9 @@ impl Session {
                 closure: None,
                 linger_until: None,
             },
-            rbuf: vec![0; size],
+            // Allocated when first read into (or provided by the driver): an idle connection
+            // holds no read buffer, see `release_idle_buffers`.
+            rbuf: Vec::new(),
             rstart: 0,
             rend: 0,
             fresh_input: false,
@@ -419,6 +423,11 @@ impl Session {
     /// then the whole buffer is free. It is empty only if undecoded input fills the buffer, and
     /// a read into an empty slice must not be mistaken for end of stream.
     pub fn read_space(&mut self) -> &mut [u8] {
+        if self.rbuf.is_empty() {
+            self.rbuf = vec![0; self.read_buffer_size];
+            self.rstart = 0;
+            self.rend = 0;
+        }
         if self.stash.is_some() {
             // The stashed event's payload lies before `rstart`: move nothing.
         } else if self.rstart == self.rend {
@@ -461,6 +470,44 @@ impl Session {
         self.rend += data.len();
         self.rx_time = now;
         self.fresh_input = true;
+    }
+
+    /// Whether the session holds no read buffer (it released it, or never read): the next
+    /// [`read_space`](Self::read_space) allocates one unless the driver provides one with
+    /// [`provide_read_buffer`](Self::provide_read_buffer).
+    pub fn needs_read_buffer(&self) -> bool {
+        self.rbuf.is_empty()
+    }
+
+    /// Gives the session a read buffer, typically one that another connection released (a
+    /// per-thread pool in the driver): it is resized to the configured size, its contents do
+    /// not matter. Ignored if the session holds a buffer already.
+    pub fn provide_read_buffer(&mut self, mut buf: Vec<u8>) {
+        if self.rbuf.is_empty() {
+            buf.resize(self.read_buffer_size, 0);
+            self.rbuf = buf;
+            self.rstart = 0;
+            self.rend = 0;
+        }
+    }
+
+    /// Lets an idle connection cost almost nothing: call it when the transport has nothing to
+    /// read right now, before waiting. The write buffer is dropped if nothing is pending, and the
+    /// read buffer is handed back — for the driver to pool or drop — if every byte received
+    /// was decoded (no partial frame is buffered; the engine itself keeps a partial header or
+    /// control frame in its own fixed state). Returns `None` when it must keep the read buffer.
+    pub fn release_idle_buffers(&mut self) -> Option<Vec<u8>> {
+        if self.core.wpos == self.core.wbuf.len() {
+            self.core.wbuf = Vec::new();
+            self.core.wpos = 0;
+            self.core.urgent_end = 0;
+        }
+        if self.rbuf.is_empty() || self.rstart != self.rend || self.stash.is_some() {
+            return None;
+        }
+        self.rstart = 0;
+        self.rend = 0;
+        Some(core::mem::take(&mut self.rbuf))
     }
 
     /// Bytes received and not yet decoded.
@@ -1297,6 +1344,35 @@ mod tests {
         assert!(s.closure().unwrap().is_abnormal());
         assert!(s.pending_write().is_empty());
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_idle_session_gives_its_buffers_back_and_takes_one_again() {
+        let (mut c, mut s) = pair(SessionConfig::default().with_read_buffer_size(4096));
+        assert!(s.needs_read_buffer(), "nothing read yet, nothing held");
+        c.send(Frame::Text("hello")).unwrap();
+        // Half a frame: the partial frame pins the read buffer.
+        let wire = c.pending_write().to_vec();
+        c.written(wire.len());
+        s.read_space()[..3].copy_from_slice(&wire[..3]);
+        s.received(3, t(0));
+        assert_eq!(s.poll_message(), None);
+        // The engine took the partial header into its own state: the buffer is free.
+        let buf = s.release_idle_buffers().expect("every byte was decoded");
+        assert_eq!(buf.len(), 4096);
+        assert!(s.needs_read_buffer());
+        // A pooled buffer (dirty contents do not matter) serves the rest of the frame.
+        s.provide_read_buffer(std::vec![0xAA; 4096]);
+        let rest = &wire[3..];
+        s.read_space()[..rest.len()].copy_from_slice(rest);
+        s.received(rest.len(), t(1));
+        assert_eq!(s.poll_message(), Some(text("hello")));
+        // A buffered, undecoded byte keeps the buffer; a pending write keeps the write buffer.
+        s.send(Frame::Text("reply")).unwrap();
+        s.read_space()[0] = 0x81;
+        s.received(1, t(2));
+        assert_eq!(s.release_idle_buffers(), None);
+        assert!(!s.pending_write().is_empty());
     }
 
     #[test]

@@ -16,6 +16,8 @@ use sockeye_core::{Closure, Connection, Event, Instant, Message, SendError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+use crate::pool;
+
 /// Which half polls: their wakers are kept apart so that both get woken when the transport
 /// becomes writable or the connection ends.
 /// The `Stream` rule the whole socket and its read half share: messages until the connection
@@ -419,6 +421,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // closing handshake open past the close timeout.
             return Poll::Pending;
         }
+        if self.session.needs_read_buffer() {
+            let size = self.session.config().read_buffer_size;
+            self.session.provide_read_buffer(pool::take(size));
+        }
         let space = self.session.read_space();
         if space.is_empty() {
             // Only if undecoded input filled the buffer, which the callers never leave behind.
@@ -433,7 +439,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             Poll::Ready(Ok(())) => self.session.received(n, now),
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Poll::Ready(Err(e)) => self.transport_failed(e, now),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                // Nothing to read: an idle connection keeps no buffers while it waits.
+                if let Some(buf) = self.session.release_idle_buffers() {
+                    pool::give(buf);
+                }
+                return Poll::Pending;
+            }
         }
         Poll::Ready(Ok(None))
     }

@@ -57,6 +57,7 @@
 
 mod handshake;
 mod inner;
+mod pool;
 pub mod reconnect;
 mod split;
 mod websocket;
