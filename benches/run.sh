@@ -6,9 +6,14 @@
 #
 #   benches/run.sh                  everything (~25 min on 2 cores)
 #   benches/run.sh mask decode      some of them
+#   benches/run.sh scale            the idle-connections scale bench (~2 min, not in the
+#                                   default list: two processes of N sockets each, unpinned;
+#                                   writes bench-tables/scale.md)
 #
 # Knobs: SOCKEYE_BENCH_CPU (1), SOCKEYE_BENCH_ROUNDS (9), SOCKEYE_BENCH_MS (40), and for the
-# echo matrix SOCKEYE_ECHO_SIZES, _CONNS, _WINDOWS, _REPEATS (3), _SECS (1.5), _SERVERS.
+# echo matrix SOCKEYE_ECHO_SIZES, _CONNS, _WINDOWS, _REPEATS (3), _SECS (1.5), _SERVERS; for
+# scale SOCKEYE_SCALE_N (15000), _SOURCES, _PING_ROUNDS, _PING_SECS, _BURST_MSGS, _BURST_SIZE,
+# _SETTLE_SECS, _PARALLEL, _SERVERS (see benches/README.md).
 set -eu
 cd "$(dirname "$0")/.."
 cpu=${SOCKEYE_BENCH_CPU:-1}
@@ -19,6 +24,13 @@ for b in $benches; do
         cargo bench -p sockeye-benches --bench "$b" --no-run
 done
 for b in $benches; do
-    SOCKEYE_BENCH=table taskset -c "$cpu" cargo bench -q -p sockeye-benches --bench "$b" 2>/dev/null
+    if [ "$b" = scale ]; then
+        # Memory and keepalive CPU of a server process holding N connections: not pinned (the
+        # server's runtime uses every CPU, the load runs beside it); stderr kept, it has the
+        # progress lines and the reason if the open-file limit is too low.
+        cargo bench -q -p sockeye-benches --bench scale
+    else
+        SOCKEYE_BENCH=table taskset -c "$cpu" cargo bench -q -p sockeye-benches --bench "$b" 2>/dev/null
+    fi
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::common::process_cpu_ns;
+
 /// One cell of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Cell {
@@ -103,17 +105,6 @@ fn frame(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
         None => out.extend_from_slice(payload),
     }
     out
-}
-
-/// Sum of the CPU time of every thread of `pid`, from /proc (nanoseconds).
-pub fn process_cpu_ns(pid: u32) -> u64 {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    dir.flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// State shared by the tasks of one run (single-threaded runtime).

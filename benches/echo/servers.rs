@@ -93,7 +93,7 @@ async fn raw(mut s: tokio::net::TcpStream) {
 }
 
 /// sockeye: the plain loop of `examples/echo_server.rs` — receive, send back.
-async fn sockeye(s: tokio::net::TcpStream) {
+pub async fn sockeye(s: tokio::net::TcpStream) {
     use sockeye_tokio::{Error, WebSocket};
     let Ok(mut ws) = WebSocket::accept(s).await else {
         return;
@@ -108,9 +108,18 @@ async fn sockeye(s: tokio::net::TcpStream) {
     }
 }
 
-async fn tokio_tungstenite_plain(s: tokio::net::TcpStream) {
+pub async fn tokio_tungstenite_plain(s: tokio::net::TcpStream) {
+    tokio_tungstenite_with_config(s, None).await
+}
+
+/// The plain loop with a [`WebSocketConfig`](tokio_tungstenite::tungstenite::protocol::WebSocketConfig)
+/// (`None`: the defaults, as `accept_async`).
+pub async fn tokio_tungstenite_with_config(
+    s: tokio::net::TcpStream,
+    config: Option<tokio_tungstenite::tungstenite::protocol::WebSocketConfig>,
+) {
     use futures_util::{SinkExt, StreamExt};
-    let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(s, config).await else {
         return;
     };
     while let Some(Ok(m)) = ws.next().await {
@@ -134,7 +143,7 @@ async fn tokio_tungstenite_batched(s: tokio::net::TcpStream) {
         .await;
 }
 
-async fn tokio_websockets_plain(s: tokio::net::TcpStream) {
+pub async fn tokio_websockets_plain(s: tokio::net::TcpStream) {
     use futures_util::{SinkExt, StreamExt};
     let Ok((_, mut ws)) = tokio_websockets::ServerBuilder::new().accept(s).await else {
         return;
@@ -196,7 +205,7 @@ async fn tokio_websockets_batched(mut s: tokio::net::TcpStream) {
 
 /// `FragmentCollector` over the socket (plain), or over [`FlushWhenIdle`] (batched: frames
 /// are buffered and written when the reader finds no input ready).
-async fn fastwebsockets(mut s: tokio::net::TcpStream, batched: bool) {
+pub async fn fastwebsockets(mut s: tokio::net::TcpStream, batched: bool) {
     if server_handshake(&mut s).await.is_err() {
         return;
     }
