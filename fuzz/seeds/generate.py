@@ -129,6 +129,18 @@ def main():
     for name, url in urls.items():
         write("url", name, url.encode())
 
+    # deflate_negotiation: two policy bytes, then comma-separated extension elements.
+    negotiations = {
+        "browser": b"\x00\xff" + b"permessage-deflate; client_max_window_bits",
+        "fallbacks": b"\x13\x21" + b"permessage-deflate; server_max_window_bits=10; client_max_window_bits, permessage-deflate",
+        "low_memory": b"\x03\xf0" + b"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        "window_8": b"\x00\x01" + b"permessage-deflate; server_max_window_bits=8",
+        "quoted": b"\x00\x00" + b'permessage-deflate; client_max_window_bits="12", x-foo; a=1',
+        "bad": b"\x00\x00" + b"permessage-deflate; server_max_window_bits=08; bogus",
+    }
+    for name, data in negotiations.items():
+        write("deflate_negotiation", name, data)
+
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,7 @@
 //! own error variant, so a log line says exactly which rule the peer broke.
 
 mod client;
+pub mod deflate;
 mod headers;
 mod scan;
 mod server;
