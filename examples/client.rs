@@ -2,7 +2,7 @@
 //! prints what arrives, and says how every connection ended.
 //!
 //! ```text
-//! cargo run --example client -- ws://HOST:PORT/path [--ping-interval S] [--reconnect]
+//! cargo run --example client -- ws://HOST:PORT/path [--ping-interval S] [--reconnect] [--proxy URL]
 //! ```
 //!
 //! Each connection's end is one line with its close code and the closure's diagnosis — the
@@ -20,6 +20,10 @@
 //! - `--reconnect`: reconnect per the default policy (after 1006 and 1001, 1011–1014; not after
 //!   1000 or the codes that say a retry would fail the same way), printing each attempt and
 //!   delay. Without it the client exits after the first closure.
+//! - `--proxy http://[USER:PASS@]HOST:PORT`: tunnel through this HTTP proxy (`CONNECT`).
+//!   Without it the proxy environment is honoured: `http_proxy` (`ws://`), `https_proxy`,
+//!   `all_proxy`, and `no_proxy` for hosts to reach directly. A proxy's refusal, or its demand
+//!   for credentials, is printed as such.
 //! - End of input (Ctrl-D, or the end of a piped file) or Ctrl-C closes with 1000, bounded by
 //!   the close timeout (5 s). To only listen, keep stdin open: `sleep infinity | client …`.
 //!
@@ -31,11 +35,12 @@ use std::time::Duration;
 
 use sockeye_tokio::{
     BackoffConfig, ClientOptions, Closure, Config, EngineConfig, Error, Keepalive, Message,
-    ReconnectConfig, ReconnectEvent, ReconnectingClient,
+    ProxySetting, ReconnectConfig, ReconnectEvent, ReconnectingClient,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const USAGE: &str = "usage: client ws://HOST:PORT/path [--ping-interval SECONDS] [--reconnect]";
+const USAGE: &str =
+    "usage: client ws://HOST:PORT/path [--ping-interval SECONDS] [--reconnect] [--proxy http://[USER:PASS@]HOST:PORT]";
 
 /// Received binary messages are shown as their size and at most this many bytes in hex.
 const HEX_PREVIEW: usize = 32;
@@ -44,15 +49,18 @@ struct Args {
     url: String,
     ping_interval: Option<Duration>,
     reconnect: bool,
+    proxy: Option<String>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut url = None;
     let mut ping_interval = None;
     let mut reconnect = false;
+    let mut proxy = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--reconnect" => reconnect = true,
+            "--proxy" => proxy = Some(args.next().ok_or("--proxy needs a URL")?),
             "--ping-interval" => {
                 let value = args.next().ok_or("--ping-interval needs a value")?;
                 let secs: f64 = value
@@ -73,6 +81,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         url: url.ok_or("missing the URL")?,
         ping_interval,
         reconnect,
+        proxy,
     })
 }
 
@@ -127,7 +136,14 @@ async fn run() -> ExitCode {
             secs(timeout)
         );
     }
-    let options = ClientOptions::new().with_config(Config::default().with_engine(engine));
+    // The proxy environment (https_proxy, http_proxy, all_proxy, no_proxy), or --proxy.
+    let proxy = match &args.proxy {
+        Some(url) => ProxySetting::Url(url),
+        None => ProxySetting::FromEnv,
+    };
+    let options = ClientOptions::new()
+        .with_config(Config::default().with_engine(engine))
+        .with_proxy(proxy);
     let config = if args.reconnect {
         ReconnectConfig::new()
     } else {

@@ -141,6 +141,17 @@ def main():
     for name, data in negotiations.items():
         write("deflate_negotiation", name, data)
 
+    # proxy_response: a proxy's answers to CONNECT.
+    answers = {
+        "ok": b"HTTP/1.1 200 Connection established\r\nProxy-Agent: tinyproxy/1.11.1\r\n\r\n",
+        "ok_bare_lf": b"HTTP/1.0 200 OK\n\n",
+        "auth": b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 0\r\n\r\n",
+        "forbidden": b"HTTP/1.1 403 Access violation\r\nContent-Type: text/html\r\n\r\n<html>",
+        "not_http": b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+    }
+    for name, data in answers.items():
+        write("proxy_response", name, data)
+
 
 if __name__ == "__main__":
     main()

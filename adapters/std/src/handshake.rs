@@ -8,6 +8,7 @@ use sockeye_core::handshake::Request;
 use sockeye_core::url::Url;
 
 use crate::transport::Transport;
+use sockeye_core::adapter::proxy::{Proxy, ProxyError, TunnelResponse};
 use sockeye_core::adapter::upgrade::{self, ClientUpgrade, ServerUpgrade, Upgraded};
 use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 
@@ -58,6 +59,34 @@ fn deadline(config: &Config) -> Option<Instant> {
 }
 
 /// Runs the client's handshake: sends the request for `url`, reads and checks the response.
+/// Opens a tunnel to `host:port` through the HTTP proxy at the other end of `stream`: the
+/// `CONNECT` request, then the proxy's answer read a byte at a time (nothing past its head is
+/// consumed: that belongs to the tunnel), bounded in size and by the handshake timeout.
+pub(crate) fn tunnel<S: Transport>(
+    stream: &mut S,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    config: &Config,
+) -> Result<(), Error> {
+    let deadline = deadline(config);
+    send_all(stream, &proxy.connect_request(host, port))?;
+    let mut answer = TunnelResponse::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match read_some(stream, &mut byte, deadline) {
+            Ok(Some(_)) => {
+                if answer.push(&byte)? {
+                    return Ok(());
+                }
+            }
+            Ok(None) => {}
+            Err(Error::Handshake(HandshakeError::Eof)) => return Err(ProxyError::Eof.into()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 pub(crate) fn client<S: Transport>(
     stream: &mut S,
     url: &Url<'_>,

@@ -11,6 +11,7 @@ use sockeye_core::{
     CloseCode, Closure, Connection, Event, Frame, Instant, Message, MessageKind, Role, SendError,
 };
 
+use sockeye_core::adapter::proxy::Proxy;
 use sockeye_core::adapter::upgrade::Upgraded;
 use sockeye_core::adapter::{random, transport_end, ClientOptions, Config, Decision, Error};
 
@@ -94,7 +95,9 @@ impl WebSocket<TcpStream> {
     /// Connects to a `ws://` URL over TCP with `options` (subprotocols, headers, config).
     ///
     /// Connecting is bounded by the handshake timeout, tried on each address the host
-    /// resolves to. `wss://` fails with [`Error::TlsRequired`]: open a TLS stream and use
+    /// resolves to. Through an HTTP proxy when `options.proxy` says so (a `CONNECT` tunnel;
+    /// [`Error::Proxy`] says why a proxy would not open it). `wss://` fails with
+    /// [`Error::TlsRequired`]: open a TLS stream and use
     /// [`client_with`](WebSocket::client_with).
     pub fn connect_with(
         url: &str,
@@ -104,13 +107,23 @@ impl WebSocket<TcpStream> {
         if parsed.is_secure() {
             return Err(Error::TlsRequired);
         }
-        let stream = tcp_connect(
-            parsed.host(),
-            parsed.port(),
-            options.config.handshake_timeout,
-        )?;
+        let proxy = Proxy::resolve(&options.proxy, parsed.host(), parsed.is_secure())?;
+        let (host, port) = match &proxy {
+            Some(proxy) => (proxy.host(), proxy.port()),
+            None => (parsed.host(), parsed.port()),
+        };
+        let mut stream = tcp_connect(host, port, options.config.handshake_timeout)?;
         // Frames are written whole, batched by the session: Nagle's delay only adds latency.
         stream.set_nodelay(true)?;
+        if let Some(proxy) = &proxy {
+            handshake::tunnel(
+                &mut stream,
+                proxy,
+                parsed.host(),
+                parsed.port(),
+                &options.config,
+            )?;
+        }
         WebSocket::client_with(stream, url, options)
     }
 }

@@ -6,6 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 
+use sockeye_core::adapter::proxy::{Proxy, ProxyError, TunnelResponse};
 use sockeye_core::adapter::upgrade::{self, ClientUpgrade, ServerUpgrade, Upgraded};
 use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 use sockeye_core::handshake::Request;
@@ -52,6 +53,35 @@ pub(crate) async fn timed<T>(
             .unwrap_or(Err(HandshakeError::Timeout.into())),
         None => work.await,
     }
+}
+
+/// Opens a tunnel to `host:port` through the HTTP proxy at the other end of `stream`: the
+/// `CONNECT` request, then the proxy's answer read a byte at a time (nothing past its head is
+/// consumed: that belongs to the tunnel), bounded in size and by the handshake timeout.
+pub(crate) async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    config: &Config,
+) -> Result<(), Error> {
+    timed(config, async {
+        write_all(stream, &proxy.connect_request(host, port)).await?;
+        let mut answer = TunnelResponse::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match read_some(stream, &mut byte).await {
+                Ok(_) => {
+                    if answer.push(&byte)? {
+                        return Ok(());
+                    }
+                }
+                Err(Error::Handshake(HandshakeError::Eof)) => return Err(ProxyError::Eof.into()),
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
 }
 
 /// Runs the client's handshake: sends the request for `url`, reads and checks the response.

@@ -70,6 +70,7 @@ pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use websocket::WebSocket;
 
 pub use sockeye_core;
+pub use sockeye_core::adapter::proxy::{ProxyError, ProxySetting};
 pub use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 pub use sockeye_core::backoff::{Backoff, BackoffConfig};
 pub use sockeye_core::handshake::Request;

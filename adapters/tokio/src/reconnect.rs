@@ -101,6 +101,7 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_core::{FusedStream, Stream};
+use sockeye_core::adapter::proxy::ProxySetting;
 use sockeye_core::adapter::{random, ClientOptions, Config, Error, HandshakeError};
 use sockeye_core::backoff::{Backoff, BackoffConfig, Decision};
 use sockeye_core::handshake::ResponseError;
@@ -654,6 +655,9 @@ struct Target {
     protocols: Vec<String>,
     headers: Vec<(String, String)>,
     origin: Option<String>,
+    /// The proxy setting, owned: `None` for `FromEnv` (read again at every connect, so a
+    /// changed environment takes effect), `Some(None)` direct, `Some(Some(url))` explicit.
+    proxy: Option<Option<String>>,
     config: Config,
 }
 
@@ -668,6 +672,11 @@ impl Target {
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect(),
             origin: options.origin.map(str::to_owned),
+            proxy: match options.proxy {
+                ProxySetting::Direct => Some(None),
+                ProxySetting::FromEnv => None,
+                ProxySetting::Url(url) => Some(Some(url.to_owned())),
+            },
             config: options.config,
         }
     }
@@ -686,6 +695,11 @@ impl Target {
         if let Some(origin) = &self.origin {
             options = options.with_origin(origin);
         }
+        options = options.with_proxy(match &self.proxy {
+            None => ProxySetting::FromEnv,
+            Some(None) => ProxySetting::Direct,
+            Some(Some(url)) => ProxySetting::Url(url),
+        });
         WebSocket::connect_with(&self.url, &options).await
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::handshake::DEFAULT_MAX_HEAD_SIZE;
 use crate::session::SessionConfig;
 
+use super::proxy::ProxySetting;
+
 /// Everything an adapter needs to run a connection.
 ///
 /// ```
@@ -122,6 +124,9 @@ pub struct ClientOptions<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The `Origin` field, which browsers send and servers may check; none by default.
     pub origin: Option<&'a str>,
+    /// Through which HTTP proxy to connect (`connect` only; `client` runs over a stream you
+    /// opened). Direct by default; [`ProxySetting::FromEnv`] reads `https_proxy` and friends.
+    pub proxy: ProxySetting<'a>,
 }
 
 impl<'a> ClientOptions<'a> {
@@ -132,6 +137,7 @@ impl<'a> ClientOptions<'a> {
             protocols: &[],
             headers: &[],
             origin: None,
+            proxy: ProxySetting::Direct,
         }
     }
 
@@ -150,6 +156,12 @@ impl<'a> ClientOptions<'a> {
     /// Sets [`headers`](Self::headers).
     pub const fn with_headers(mut self, headers: &'a [(&'a str, &'a str)]) -> ClientOptions<'a> {
         self.headers = headers;
+        self
+    }
+
+    /// Sets [`proxy`](Self::proxy).
+    pub const fn with_proxy(mut self, proxy: ProxySetting<'a>) -> ClientOptions<'a> {
+        self.proxy = proxy;
         self
     }
 

@@ -6,6 +6,8 @@ use std::io;
 
 use crate::handshake::{RequestError, ResponseError, WriteError};
 use crate::url::UrlError;
+
+use super::proxy::ProxyError;
 use crate::{Closure, Instant, SendError, Session, TransportError};
 
 /// What went wrong, or how the connection ended.
@@ -45,6 +47,9 @@ pub enum Error {
     TlsRequired,
     /// The opening handshake failed.
     Handshake(HandshakeError),
+    /// The HTTP proxy could not be used: its URL, its refusal (with the status), or its
+    /// demand for credentials.
+    Proxy(ProxyError),
     /// An I/O error outside an open connection: connecting, or the opening handshake. Also a
     /// write that failed while received input is still being delivered (`recv` then returns it
     /// and the closure), and `WouldBlock` from a non-blocking stream.
@@ -76,6 +81,7 @@ impl fmt::Display for Error {
                 "wss:// needs TLS, which connect() does not do: open a TLS stream and use client()",
             ),
             Error::Handshake(e) => write!(f, "opening handshake failed: {e}"),
+            Error::Proxy(e) => write!(f, "proxy: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -87,6 +93,7 @@ impl std::error::Error for Error {
             Error::Send(e) => Some(e),
             Error::Url(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            Error::Proxy(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Closed(_) | Error::TlsRequired => None,
         }
@@ -96,6 +103,12 @@ impl std::error::Error for Error {
 impl From<HandshakeError> for Error {
     fn from(e: HandshakeError) -> Error {
         Error::Handshake(e)
+    }
+}
+
+impl From<ProxyError> for Error {
+    fn from(e: ProxyError) -> Error {
+        Error::Proxy(e)
     }
 }
 

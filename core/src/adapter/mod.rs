@@ -1,7 +1,8 @@
 //! What every adapter over a `std` byte stream shares (feature `std`), below all of them: the
 //! configuration ([`Config`], [`ClientOptions`], the server's [`Decision`]), the opening
 //! handshake with owned buffers ([`upgrade`]), the common [`Error`], how an `io::Error` ends a
-//! transport ([`transport_end`]), and unpredictable numbers for keys ([`random`]).
+//! transport ([`transport_end`]), unpredictable numbers for keys ([`random`]), and HTTP
+//! CONNECT proxies ([`proxy`]).
 //!
 //! It is sans-IO like the rest of the core — nothing here reads, writes or sleeps — so the
 //! blocking adapter (`sockeye-std`), the tokio adapter (`sockeye-tokio`) and any future one
@@ -13,6 +14,7 @@
 
 mod config;
 mod error;
+pub mod proxy;
 pub mod random;
 pub mod upgrade;
 
