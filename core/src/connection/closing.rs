@@ -91,6 +91,8 @@ impl Connection {
     /// ([`skip`](Self::skip)); framing lost, [`lose_framing`](Self::lose_framing); the frame was
     /// the peer's Close, [`peer_close_was_invalid`](Self::peer_close_was_invalid). The same
     /// rules apply whether the violation came before or after our own Close.
+    #[cold]
+    #[inline(never)]
     pub(super) fn fail(&mut self, error: ProtocolError, now: Instant) {
         self.message = None;
         self.failure.get_or_insert(error);
@@ -106,6 +108,8 @@ impl Connection {
     /// Frame boundaries are unknown, or the frame is larger than we ever read: nothing more
     /// can be understood. The connection ends as soon as our Close is handed to the transport
     /// (at once if it already was), with no wait for a reply that could not be found.
+    #[cold]
+    #[inline(never)]
     pub(super) fn lose_framing(&mut self, now: Instant) {
         self.rx = Rx::Lost;
         self.check_handshake(now);
@@ -114,6 +118,8 @@ impl Connection {
     /// The peer's Close frame was malformed (the violation is recorded by `fail`). It is the
     /// peer's Close all the same — it sends no other — so our Close completes the handshake,
     /// after which a server closes the transport at once (§7.1.1, §7.1.7).
+    #[cold]
+    #[inline(never)]
     pub(super) fn peer_close_was_invalid(&mut self, now: Instant) {
         self.control_len = 0;
         self.peer_close = PeerClose::Invalid;
