@@ -4,95 +4,12 @@
 //! CONNECT the proxy refuses — each failure a typed error that says what to do.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::thread;
-use std::time::{Duration, Instant};
+
+use sockeye_test_support::Tinyproxy;
 
 use sockeye_std::{ClientOptions, CloseCode, Error, Message, ProxyError, ProxySetting};
-
-/// A tinyproxy process, killed on drop.
-struct Tinyproxy {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Tinyproxy {
-    /// Starts tinyproxy with `extra` configuration lines.
-    fn start(extra: &str) -> Tinyproxy {
-        let exe = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or_else(|| {
-                panic!("tinyproxy is not installed: apt-get install tinyproxy (.ci/run does)")
-            });
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("sockeye-tinyproxy-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("tinyproxy.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\n\
-                 LogLevel Info\n{extra}\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new(exe)
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tinyproxy");
-        let proxy = Tinyproxy {
-            child,
-            port,
-            _dir: TempDir(dir),
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "tinyproxy did not listen"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        proxy
-    }
-
-    fn url(&self, userinfo: &str) -> String {
-        format!("http://{userinfo}127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Tinyproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A sockeye echo server for one connection; returns its `ws://` URL.
 fn echo_server() -> String {

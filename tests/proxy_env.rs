@@ -2,10 +2,10 @@
 //! single test: nothing else reads the environment while it is changed). tinyproxy as in
 //! `tests/proxy.rs`.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::TcpListener;
 use std::thread;
-use std::time::{Duration, Instant};
+
+use sockeye_test_support::Tinyproxy;
 
 use sockeye_std::{ClientOptions, CloseCode, Message, ProxySetting, WebSocket};
 
@@ -34,44 +34,8 @@ fn round_trip(url: &str) {
 
 #[test]
 fn the_environment_chooses_the_proxy_and_no_proxy_exempts_hosts() {
-    let exe = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!("tinyproxy is not installed: apt-get install tinyproxy (.ci/run does)")
-        });
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("sockeye-tinyproxy-env-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("tinyproxy.conf");
-    // Only tunnels: a request that reached it for the wrong reason would fail visibly.
-    std::fs::write(
-        &conf,
-        format!("Port {port}\nListen 127.0.0.1\nAllow 127.0.0.1\nLogLevel Connect\n"),
-    )
-    .unwrap();
-    let log = dir.join("out.log");
-    let mut child = Command::new(exe)
-        .args(["-d", "-c"])
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "tinyproxy did not listen"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-
+    // Only tunnels: a connection that reached it for the wrong reason would show in its log.
+    let proxy = Tinyproxy::start("");
     for name in [
         "http_proxy",
         "HTTP_PROXY",
@@ -85,7 +49,7 @@ fn the_environment_chooses_the_proxy_and_no_proxy_exempts_hosts() {
         std::env::remove_var(name);
     }
     // Through the proxy, named by HTTP_PROXY (ws:// uses the http proxy).
-    std::env::set_var("HTTP_PROXY", format!("http://127.0.0.1:{port}"));
+    std::env::set_var("HTTP_PROXY", proxy.url(""));
     round_trip(&echo_server());
     // A dead proxy, but no_proxy exempts the host: a direct connection works.
     let dead = TcpListener::bind("127.0.0.1:0")
@@ -101,10 +65,7 @@ fn the_environment_chooses_the_proxy_and_no_proxy_exempts_hosts() {
     let options = ClientOptions::new().with_proxy(ProxySetting::FromEnv);
     assert!(WebSocket::connect_with(&echo_server(), &options).is_err());
 
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
+    let log = proxy.log();
     assert!(
         log.contains("CONNECT"),
         "the first connection went through tinyproxy:\n{log}"

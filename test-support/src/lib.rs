@@ -229,3 +229,77 @@ pub fn parse_close(mut buf: &[u8]) -> Option<u16> {
         buf = &buf[at + len..];
     }
 }
+
+// ------------------------------------------------------------------------------ a real proxy
+
+/// A tinyproxy process (Debian package `tinyproxy`, which `.ci/run` installs) on an ephemeral
+/// loopback port, with its own configuration; killed, and its files removed, on drop.
+pub struct Tinyproxy {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Tinyproxy {
+    /// Starts tinyproxy with `extra` configuration lines (e.g. `BasicAuth user pass`,
+    /// `ConnectPort 443`) and waits until it listens. Its log goes to `log` in its directory.
+    pub fn start(extra: &str) -> Tinyproxy {
+        let exe = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or_else(|| {
+                panic!("tinyproxy is not installed: apt-get install tinyproxy (.ci/run does)")
+            });
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("sockeye-tinyproxy-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\n\
+                 LogLevel Connect\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(exe)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(dir.join("log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tinyproxy");
+        let proxy = Tinyproxy { child, port, dir };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < WAIT, "tinyproxy did not listen");
+            thread::sleep(Duration::from_millis(20));
+        }
+        proxy
+    }
+
+    /// The proxy's URL, with `userinfo` (`""` or `"user:pass@"`).
+    pub fn url(&self, userinfo: &str) -> String {
+        format!("http://{userinfo}127.0.0.1:{}", self.port)
+    }
+
+    /// What tinyproxy logged so far (connections, CONNECT requests).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

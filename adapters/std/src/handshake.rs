@@ -65,8 +65,7 @@ fn deadline(config: &Config) -> Option<Instant> {
 pub(crate) fn tunnel<S: Transport>(
     stream: &mut S,
     proxy: &Proxy,
-    host: &str,
-    port: u16,
+    (host, port): (&str, u16),
     config: &Config,
 ) -> Result<(), Error> {
     let deadline = deadline(config);

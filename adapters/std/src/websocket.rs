@@ -11,7 +11,7 @@ use sockeye_core::{
     CloseCode, Closure, Connection, Event, Frame, Instant, Message, MessageKind, Role, SendError,
 };
 
-use sockeye_core::adapter::proxy::Proxy;
+use sockeye_core::adapter::proxy::Route;
 use sockeye_core::adapter::upgrade::Upgraded;
 use sockeye_core::adapter::{random, transport_end, ClientOptions, Config, Decision, Error};
 
@@ -107,22 +107,13 @@ impl WebSocket<TcpStream> {
         if parsed.is_secure() {
             return Err(Error::TlsRequired);
         }
-        let proxy = Proxy::resolve(&options.proxy, parsed.host(), parsed.is_secure())?;
-        let (host, port) = match &proxy {
-            Some(proxy) => (proxy.host(), proxy.port()),
-            None => (parsed.host(), parsed.port()),
-        };
+        let route = Route::new(&options.proxy, &parsed)?;
+        let (host, port) = route.connect_to();
         let mut stream = tcp_connect(host, port, options.config.handshake_timeout)?;
         // Frames are written whole, batched by the session: Nagle's delay only adds latency.
         stream.set_nodelay(true)?;
-        if let Some(proxy) = &proxy {
-            handshake::tunnel(
-                &mut stream,
-                proxy,
-                parsed.host(),
-                parsed.port(),
-                &options.config,
-            )?;
+        if let Some(proxy) = route.proxy() {
+            handshake::tunnel(&mut stream, proxy, route.server(), &options.config)?;
         }
         WebSocket::client_with(stream, url, options)
     }

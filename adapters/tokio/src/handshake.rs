@@ -61,8 +61,7 @@ pub(crate) async fn timed<T>(
 pub(crate) async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     proxy: &Proxy,
-    host: &str,
-    port: u16,
+    (host, port): (&str, u16),
     config: &Config,
 ) -> Result<(), Error> {
     timed(config, async {

@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
-use sockeye_core::adapter::proxy::Proxy;
+use sockeye_core::adapter::proxy::Route;
 use sockeye_core::adapter::upgrade::Upgraded;
 use sockeye_core::adapter::{random, ClientOptions, Config, Decision, Error};
 use sockeye_core::handshake::Request;
@@ -100,11 +100,8 @@ impl WebSocket<TcpStream> {
         if parsed.is_secure() {
             return Err(Error::TlsRequired);
         }
-        let proxy = Proxy::resolve(&options.proxy, parsed.host(), parsed.is_secure())?;
-        let (host, port) = match &proxy {
-            Some(proxy) => (proxy.host(), proxy.port()),
-            None => (parsed.host(), parsed.port()),
-        };
+        let route = Route::new(&options.proxy, &parsed)?;
+        let (host, port) = route.connect_to();
         let connect = async { TcpStream::connect((host, port)).await.map_err(Error::Io) };
         let mut stream = match options.config.handshake_timeout {
             Some(limit) => tokio::time::timeout(limit, connect)
@@ -114,15 +111,8 @@ impl WebSocket<TcpStream> {
         };
         // Frames are written whole, batched by the session: Nagle's delay only adds latency.
         stream.set_nodelay(true)?;
-        if let Some(proxy) = &proxy {
-            handshake::tunnel(
-                &mut stream,
-                proxy,
-                parsed.host(),
-                parsed.port(),
-                &options.config,
-            )
-            .await?;
+        if let Some(proxy) = route.proxy() {
+            handshake::tunnel(&mut stream, proxy, route.server(), &options.config).await?;
         }
         WebSocket::client_with(stream, url, options).await
     }

@@ -170,6 +170,47 @@ impl Proxy {
     }
 }
 
+/// Where a client opens its TCP connection for a URL: to the proxy its setting selects, or
+/// to the server itself; and, through a proxy, which server to ask the tunnel for.
+#[derive(Clone, Debug)]
+pub struct Route<'u> {
+    proxy: Option<Proxy>,
+    host: &'u str,
+    port: u16,
+}
+
+impl<'u> Route<'u> {
+    /// The route for `url` under `setting`.
+    pub fn new(
+        setting: &ProxySetting<'_>,
+        url: &crate::url::Url<'u>,
+    ) -> Result<Route<'u>, ProxyError> {
+        Ok(Route {
+            proxy: Proxy::resolve(setting, url.host(), url.is_secure())?,
+            host: url.host(),
+            port: url.port(),
+        })
+    }
+
+    /// The address to connect to: the proxy's, or the server's.
+    pub fn connect_to(&self) -> (&str, u16) {
+        match &self.proxy {
+            Some(proxy) => (proxy.host(), proxy.port()),
+            None => (self.host, self.port),
+        }
+    }
+
+    /// The proxy to open a tunnel through, if any.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// The server: the tunnel's end.
+    pub fn server(&self) -> (&'u str, u16) {
+        (self.host, self.port)
+    }
+}
+
 /// Reads a proxy's answer to `CONNECT`, a byte string at a time, bounded by
 /// [`MAX_RESPONSE_HEAD`]. Read the answer one byte per call (or in pieces that cannot go past
 /// the head): whatever follows the head belongs to the tunnel.
