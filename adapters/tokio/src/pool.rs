@@ -69,6 +69,6 @@ mod size {
         std::println!(
             "size_of WebSocket<TcpStream> = {ws} B (Session {session} B, Connection {engine} B)"
         );
-        assert!(ws <= 1536, "{ws}");
+        assert!(ws <= 1024, "{ws}");
     }
 }

@@ -301,7 +301,7 @@ impl Connection {
         }
     }
 
-    pub(super) fn peer_close(&self) -> CloseFrame {
+    pub(crate) fn peer_close(&self) -> CloseFrame {
         let len = if self.peer_close == PeerClose::Valid {
             self.control_len as usize
         } else {

@@ -525,7 +525,7 @@ impl Connection {
     }
 
     /// The payload of the control frame just completed.
-    fn control_payload(&self) -> ControlPayload {
+    pub(crate) fn control_payload(&self) -> ControlPayload {
         ControlPayload::from_slice(&self.control[..self.control_len as usize])
     }
 

@@ -71,10 +71,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::close::{CloseCode, CloseFrame, Closure, ClosureKind, FailureEnd, TransportError};
-use crate::connection::{
-    Connection, ConnectionState, ControlPayload, DataChunk, Event, Frame, MessageKind,
-};
+use crate::close::{CloseCode, Closure, ClosureKind, FailureEnd, TransportError};
+use crate::connection::{Connection, ConnectionState, DataChunk, Event, Frame, MessageKind};
 use crate::error::SendError;
 use crate::frame::{Decoded, FrameHeader, MAX_CONTROL_FRAME_LEN};
 use crate::message::{Message, MessageAssembler};
@@ -175,7 +173,7 @@ impl Session {
                 urgent_end: 0,
                 high_water: config.write_high_water,
                 pending_end: None,
-                closure: None,
+                over: false,
                 linger_until: None,
             },
             // Allocated when first read into (or provided by the driver): an idle connection
@@ -312,7 +310,7 @@ impl Session {
         if self.stash.is_some() {
             return true;
         }
-        if self.core.closure.is_some() || self.rstart == self.rend {
+        if self.core.over || self.rstart == self.rend {
             return false;
         }
         if self.fresh_input {
@@ -372,7 +370,7 @@ impl Session {
     /// [`poll_message`](Self::poll_message), its first chunks were already taken there.
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         let next = self.stash.take().or_else(|| self.decode())?;
-        Some(next.event(&self.rbuf))
+        Some(next.event(&self.rbuf, &self.core.conn))
     }
 
     /// Decodes ahead to the next event without returning it: whether
@@ -552,7 +550,7 @@ impl Session {
     /// Once the connection is over, this is the deadline for writing out what is still
     /// pending (our final Close): past it, `handle_timeout` drops it.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.core.closure.is_some() {
+        if self.core.over {
             return self
                 .core
                 .linger_until
@@ -568,7 +566,7 @@ impl Session {
     /// connection (keepalive or close timeout). Decode buffered input first: bytes waiting in
     /// the read buffer prove the peer alive only once the engine has seen them.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.core.closure.is_some() {
+        if self.core.over {
             if self.core.linger_until.is_some_and(|t| now >= t) {
                 self.core.discard_pending();
             }
@@ -589,7 +587,12 @@ impl Session {
     /// usually our final Close, and is bounded by [`poll_timeout`](Self::poll_timeout) — and
     /// then closes the transport. Stays available.
     pub fn closure(&self) -> Option<Closure> {
-        self.core.closure
+        // The engine builds it again on demand: the session keeps no 150-byte copy.
+        if self.core.over {
+            self.core.conn.closure()
+        } else {
+            None
+        }
     }
 
     /// Whether data can still be sent: no Close was sent or received, and the transport has

@@ -26,7 +26,9 @@ pub(super) struct Core {
     /// A transport end reported while input was still buffered: applied once it is decoded,
     /// so that the messages it completes come before the closure.
     pub(super) pending_end: Option<(TransportEnd, Instant)>,
-    pub(super) closure: Option<Closure>,
+    /// The engine's closure was taken: the connection is over (`Session::closure` asks the
+    /// engine for it).
+    pub(super) over: bool,
     /// After the closure, the deadline for writing out what the peer still waits for.
     pub(super) linger_until: Option<Instant>,
 }
@@ -45,9 +47,9 @@ impl Core {
             }
             self.urgent_end = start + n;
         }
-        if self.closure.is_none() {
-            self.closure = self.conn.poll_closure();
-            if let Some(closure) = self.closure {
+        if !self.over {
+            if let Some(closure) = self.conn.poll_closure() {
+                self.over = true;
                 self.connection_over(closure, now);
             }
         }

@@ -4,12 +4,15 @@
 use super::*;
 
 /// A decoded event whose payload is a range of the read buffer rather than a borrow of it.
+/// A control frame's payload is not copied: it stays in the engine, which reads nothing more
+/// until the stashed event is taken, and is fetched from there (this keeps an idle session
+/// small: a copy would be up to 128 bytes per connection).
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Stashed {
     Data(ChunkAt),
-    Ping(ControlPayload),
-    Pong(ControlPayload),
-    Close(CloseFrame),
+    Ping,
+    Pong,
+    Close,
 }
 
 /// A [`DataChunk`] with its payload at `start..end` in the read buffer.
@@ -42,18 +45,19 @@ impl Stashed {
                     rsv: c.rsv,
                 })
             }
-            Event::Ping(p) => Stashed::Ping(p),
-            Event::Pong(p) => Stashed::Pong(p),
-            Event::Close(c) => Stashed::Close(c),
+            Event::Ping(_) => Stashed::Ping,
+            Event::Pong(_) => Stashed::Pong,
+            Event::Close(_) => Stashed::Close,
         }
     }
 
-    pub(super) fn event(self, rbuf: &[u8]) -> Event<'_> {
+    /// The event again: data from the read buffer, a control payload from the engine.
+    pub(super) fn event<'r>(self, rbuf: &'r [u8], conn: &Connection) -> Event<'r> {
         match self {
             Stashed::Data(at) => Event::Data(at.chunk(rbuf)),
-            Stashed::Ping(p) => Event::Ping(p),
-            Stashed::Pong(p) => Event::Pong(p),
-            Stashed::Close(c) => Event::Close(c),
+            Stashed::Ping => Event::Ping(conn.control_payload()),
+            Stashed::Pong => Event::Pong(conn.control_payload()),
+            Stashed::Close => Event::Close(conn.peer_close()),
         }
     }
 }

@@ -457,6 +457,37 @@ fn has_event_decodes_ahead_and_keeps_the_event_for_poll_event() {
 }
 
 #[test]
+fn stashed_control_events_keep_their_payloads() {
+    // A Ping, a Pong and a Close decoded ahead by `has_event` come back with their payloads,
+    // fetched from the engine when taken (the stash keeps no copy of them).
+    let (mut c, mut s) = pair(SessionConfig::default());
+    c.send(Frame::Ping(b"ping payload")).unwrap();
+    c.send(Frame::Pong(b"pong payload")).unwrap();
+    c.close(CloseCode::new(4001), "reason", t(0)).unwrap();
+    pump(&mut c, &mut s, usize::MAX, usize::MAX, t(0));
+    assert!(s.has_event());
+    assert_eq!(
+        s.poll_event()
+            .map(|e| matches!(e, Event::Ping(p) if p.as_slice() == b"ping payload")),
+        Some(true)
+    );
+    assert!(s.has_event());
+    assert_eq!(
+        s.poll_event()
+            .map(|e| matches!(e, Event::Pong(p) if p.as_slice() == b"pong payload")),
+        Some(true)
+    );
+    assert!(s.has_event());
+    match s.poll_event() {
+        Some(Event::Close(frame)) => {
+            assert_eq!(frame.code(), Some(CloseCode::new(4001)));
+            assert_eq!(frame.reason(), "reason");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn nothing_can_be_sent_once_the_transport_ended() {
     let (mut c, mut s) = pair(SessionConfig::default());
     c.send(Frame::Text("unread")).unwrap();
