@@ -164,35 +164,10 @@ impl DeflateOffer {
     /// Parses one element of `Sec-WebSocket-Extensions`: `Ok(None)` if it is another
     /// extension, an error if it is a permessage-deflate offer that must be declined.
     pub fn parse(item: &str) -> Result<Option<DeflateOffer>, DeflateError> {
-        let Some(params) = parse_item(item)? else {
-            return Ok(None);
-        };
-        let mut offer = DeflateOffer::default();
-        for param in params {
-            let (name, value) = param?;
-            match name {
-                Name::ServerNoContextTakeover => {
-                    set_flag(&mut offer.server_no_context_takeover, value)?
-                }
-                Name::ClientNoContextTakeover => {
-                    set_flag(&mut offer.client_no_context_takeover, value)?
-                }
-                Name::ServerMaxWindowBits => set_bits(
-                    &mut offer.server_max_window_bits,
-                    value.ok_or(DeflateError::MissingValue)?,
-                )?,
-                Name::ClientMaxWindowBits => {
-                    if offer.client_max_window_bits.is_some() {
-                        return Err(DeflateError::DuplicateParameter);
-                    }
-                    offer.client_max_window_bits = Some(match value {
-                        None => None,
-                        Some(v) => Some(window_bits(v)?),
-                    });
-                }
-            }
+        match parse_item(item)? {
+            Some(params) => collect(params, Side::Offer).map(Some),
+            None => Ok(None),
         }
-        Ok(Some(offer))
     }
 
     /// Writes the offer as one `Sec-WebSocket-Extensions` element into `out`, returning its
@@ -225,30 +200,7 @@ impl DeflateOffer {
     /// parameters to use, or the reason to fail the connection.
     pub fn check_response(&self, item: &str) -> Result<DeflateParams, DeflateError> {
         let params = parse_item(item)?.ok_or(DeflateError::NotPermessageDeflate)?;
-        let mut got = DeflateOffer::default();
-        for param in params {
-            let (name, value) = param?;
-            match name {
-                Name::ServerNoContextTakeover => {
-                    set_flag(&mut got.server_no_context_takeover, value)?
-                }
-                Name::ClientNoContextTakeover => {
-                    set_flag(&mut got.client_no_context_takeover, value)?
-                }
-                Name::ServerMaxWindowBits => set_bits(
-                    &mut got.server_max_window_bits,
-                    value.ok_or(DeflateError::MissingValue)?,
-                )?,
-                Name::ClientMaxWindowBits => {
-                    if got.client_max_window_bits.is_some() {
-                        return Err(DeflateError::DuplicateParameter);
-                    }
-                    // §7.1.2.2: in a response it carries a value, and only if offered.
-                    let bits = window_bits(value.ok_or(DeflateError::MissingValue)?)?;
-                    got.client_max_window_bits = Some(Some(bits));
-                }
-            }
-        }
+        let got = collect(params, Side::Response)?;
         // §7.1.1.1: asked for, the server must accept it (declining means declining the offer).
         if self.server_no_context_takeover && !got.server_no_context_takeover {
             return Err(DeflateError::NotAccepted);
@@ -532,6 +484,41 @@ fn window_bits(v: Value) -> Result<u8, DeflateError> {
         [b'1', d @ b'0'..=b'5'] => Ok(10 + d - b'0'),
         _ => Err(DeflateError::InvalidWindowBits),
     }
+}
+
+/// Whether parameters come in an offer or in a response: they differ in one rule.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Offer,
+    Response,
+}
+
+/// The parameters of one element, each at most once, with valid values.
+fn collect(params: Params<'_>, side: Side) -> Result<DeflateOffer, DeflateError> {
+    let mut got = DeflateOffer::default();
+    for param in params {
+        let (name, value) = param?;
+        match name {
+            Name::ServerNoContextTakeover => set_flag(&mut got.server_no_context_takeover, value)?,
+            Name::ClientNoContextTakeover => set_flag(&mut got.client_no_context_takeover, value)?,
+            Name::ServerMaxWindowBits => set_bits(
+                &mut got.server_max_window_bits,
+                value.ok_or(DeflateError::MissingValue)?,
+            )?,
+            Name::ClientMaxWindowBits => {
+                if got.client_max_window_bits.is_some() {
+                    return Err(DeflateError::DuplicateParameter);
+                }
+                got.client_max_window_bits = Some(match (value, side) {
+                    (Some(v), _) => Some(window_bits(v)?),
+                    (None, Side::Offer) => None,
+                    // §7.1.2.2: in a response it carries a value.
+                    (None, Side::Response) => return Err(DeflateError::MissingValue),
+                });
+            }
+        }
+    }
+    Ok(got)
 }
 
 fn set_flag(flag: &mut bool, value: Option<Value>) -> Result<(), DeflateError> {
