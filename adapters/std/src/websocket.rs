@@ -467,7 +467,9 @@ impl<S: Transport> WebSocket<S> {
 
     /// Writes out everything queued, and flushes the stream.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.run_due_timers();
+        // Timers run on the send paths too: a sender that never reads still pings and learns
+        // that its peer is gone (`handle_timeout` before a deadline does nothing).
+        self.session.handle_timeout(self.clock.now());
         self.check_closed()?;
         self.write_pending_or_fail()?;
         match self.stream.flush() {
@@ -480,7 +482,9 @@ impl<S: Transport> WebSocket<S> {
         &mut self,
         encode: impl FnOnce(&mut Session, Instant) -> Result<(), SendError>,
     ) -> Result<(), Error> {
-        self.run_due_timers();
+        // Timers run on the send paths too: a sender that never reads still pings and learns
+        // that its peer is gone (`handle_timeout` before a deadline does nothing).
+        self.session.handle_timeout(self.clock.now());
         self.check_closed()?;
         if self.session.is_write_full() {
             self.write_pending_or_fail()?;
@@ -573,15 +577,7 @@ impl<S: Transport> WebSocket<S> {
         Ok(())
     }
 
-    /// Runs the timers that are due without waiting: a sender that never calls `recv` still
-    /// sends keepalive Pings and learns that the peer is gone.
-    fn run_due_timers(&mut self) {
-        let now = self.clock.now();
-        if self.session.poll_timeout().is_some_and(|d| d <= now) {
-            self.session.handle_timeout(now);
-        }
-    }
-
+    /// Reports a write error to the engine, and what to tell the caller.
     fn write_failed(&mut self, error: io::Error) -> Error {
         if error.kind() == io::ErrorKind::WouldBlock {
             return Error::Io(error);

@@ -18,8 +18,6 @@ use tokio::time::Sleep;
 
 use crate::pool;
 
-/// Which half polls: their wakers are kept apart so that both get woken when the transport
-/// becomes writable or the connection ends.
 /// The `Stream` rule the whole socket and its read half share: messages until the connection
 /// ends, then its closure once (as `Err(Error::Closed)`), then the end of the stream.
 pub(crate) fn poll_next_message(
@@ -36,6 +34,8 @@ pub(crate) fn poll_next_message(
     Poll::Ready(Some(item))
 }
 
+/// Which half polls: their wakers are kept apart so that both get woken when the transport
+/// becomes writable or the connection ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Half {
     Reader = 0,
@@ -169,8 +169,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         sleep.as_mut().poll(cx)
     }
 
-    /// Runs the engine's timers: `Ready` if a deadline passed (and was handled), else
-    /// `Pending` with the timer set to wake `cx`.
     /// Runs the engine's timers: `Ready` when a deadline passed (and was handled), else the
     /// timer is armed to wake this half — both halves when split, since either may be the one
     /// the application polls (a producer that only sends must still ping and notice a dead
@@ -195,15 +193,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return Poll::Ready(());
         }
         Poll::Pending
-    }
-
-    /// Handles a deadline that already passed, without arming anything: the write paths call
-    /// it so that sending alone keeps the timers running.
-    fn run_due_timers(&mut self) {
-        let now = self.now();
-        if self.session.poll_timeout().is_some_and(|d| d <= now) {
-            self.session.handle_timeout(now);
-        }
     }
 
     // ------------------------------------------------------------------ writing
@@ -288,7 +277,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
         half: Half,
     ) -> Poll<Result<(), Error>> {
-        self.run_due_timers();
+        // Timers run on the send paths too: a sender that never reads still pings and learns
+        // that its peer is gone (`handle_timeout` before a deadline does nothing).
+        self.session.handle_timeout(self.now());
         if let Some(closure) = self.session.closure() {
             return Poll::Ready(Err(Error::closed(closure)));
         }
@@ -317,7 +308,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
         half: Half,
     ) -> Poll<Result<(), Error>> {
-        self.run_due_timers();
+        // Timers run on the send paths too: a sender that never reads still pings and learns
+        // that its peer is gone (`handle_timeout` before a deadline does nothing).
+        self.session.handle_timeout(self.now());
         loop {
             if let Some(closure) = self.session.closure() {
                 return Poll::Ready(Err(Error::closed(closure)));

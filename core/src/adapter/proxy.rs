@@ -21,6 +21,8 @@ use std::{fmt, format};
 
 use base64::Engine as _;
 
+use crate::handshake::scan::{HeadScanner, Scan};
+
 /// The longest proxy answer head we read: like every head we parse, bounded.
 pub const MAX_RESPONSE_HEAD: usize = 8 * 1024;
 
@@ -214,12 +216,20 @@ impl<'u> Route<'u> {
 /// Reads a proxy's answer to `CONNECT`, a byte string at a time, bounded by
 /// [`MAX_RESPONSE_HEAD`]. Read the answer one byte per call (or in pieces that cannot go past
 /// the head): whatever follows the head belongs to the tunnel.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TunnelResponse {
     head: Vec<u8>,
-    /// Where the search for the blank line resumes: each byte is looked at a bounded number of
-    /// times however the answer is cut.
-    scanned: usize,
+    /// The handshake's incremental head scanner: each byte is looked at once however the
+    /// answer is cut, and a byte no HTTP head may contain fails at once.
+    scanner: HeadScanner,
+    /// The head's length once complete.
+    end: Option<usize>,
+}
+
+impl Default for TunnelResponse {
+    fn default() -> TunnelResponse {
+        TunnelResponse::new()
+    }
 }
 
 impl TunnelResponse {
@@ -227,7 +237,8 @@ impl TunnelResponse {
     pub const fn new() -> TunnelResponse {
         TunnelResponse {
             head: Vec::new(),
-            scanned: 0,
+            scanner: HeadScanner::new(),
+            end: None,
         }
     }
 
@@ -235,17 +246,13 @@ impl TunnelResponse {
     /// status), `Ok(false)` while more is needed, or why the proxy would not open it.
     pub fn push(&mut self, bytes: &[u8]) -> Result<bool, ProxyError> {
         self.head.extend_from_slice(bytes);
-        let from = self.scanned;
-        self.scanned = self.head.len().saturating_sub(3);
-        let Some(end) = find_head_end(&self.head[from..]).map(|end| from + end) else {
-            if self.head.len() > MAX_RESPONSE_HEAD {
-                return Err(ProxyError::TooLarge);
-            }
-            return Ok(false);
+        let end = match self.scanner.scan(&self.head, MAX_RESPONSE_HEAD) {
+            Scan::Partial => return Ok(false),
+            Scan::TooLarge => return Err(ProxyError::TooLarge),
+            Scan::InvalidByte => return Err(ProxyError::Malformed),
+            Scan::Complete(end) => end,
         };
-        if end > MAX_RESPONSE_HEAD {
-            return Err(ProxyError::TooLarge);
-        }
+        self.end = Some(end);
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
         let status = match response.parse(&self.head[..end]) {
@@ -262,8 +269,8 @@ impl TunnelResponse {
 
     /// Bytes received past the head (none when read a byte at a time): the tunnel's first bytes.
     pub fn leftover(&self) -> &[u8] {
-        match find_head_end(&self.head) {
-            Some(end) => &self.head[end..],
+        match self.end {
+            Some(end) => self.head.get(end..).unwrap_or(&[]),
             None => &[],
         }
     }
@@ -326,15 +333,6 @@ impl fmt::Display for ProxyError {
 }
 
 impl core::error::Error for ProxyError {}
-
-/// The end of the head (after the blank line), `\r\n\r\n` or a bare `\n\n`.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    (0..buf.len()).find_map(|i| match &buf[i..] {
-        [b'\r', b'\n', b'\r', b'\n', ..] => Some(i + 4),
-        [b'\n', b'\n', ..] => Some(i + 2),
-        _ => None,
-    })
-}
 
 /// `host[:port]` or `[v6][:port]`.
 fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {

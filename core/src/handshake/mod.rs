@@ -36,7 +36,7 @@
 mod client;
 pub mod deflate;
 mod headers;
-mod scan;
+pub(crate) mod scan;
 mod server;
 mod write;
 

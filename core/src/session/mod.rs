@@ -564,7 +564,8 @@ impl Session {
 
     /// Advances the engine's timers to `now`: may queue a keepalive Ping, or end the
     /// connection (keepalive or close timeout). Decode buffered input first: bytes waiting in
-    /// the read buffer prove the peer alive only once the engine has seen them.
+    /// the read buffer prove the peer alive only once the engine has seen them. Calling it
+    /// before a deadline does nothing, so drivers may call it on every send.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.core.over {
             if self.core.linger_until.is_some_and(|t| now >= t) {
