@@ -47,13 +47,18 @@ pub enum ProtocolError {
         /// The configured limit.
         max: u64,
     },
+    /// RFC 7692 §7.2.2: a compressed message (permessage-deflate) whose payload does not
+    /// inflate — not a DEFLATE stream, or bytes after its final block.
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code the engine sends when failing the connection for this error (§7.4.1).
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -79,6 +84,7 @@ impl ProtocolError {
             ProtocolError::InvalidCloseCode(_) => "invalid close code",
             ProtocolError::FrameTooLarge { .. } => "frame too large",
             ProtocolError::MessageTooLarge { .. } => "message too large",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
         }
     }
 }
@@ -122,6 +128,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MessageTooLarge { max } => {
                 write!(f, "the peer sent a message larger than the {max}-byte limit")
             }
+            ProtocolError::InvalidCompressedData => f.write_str(
+                "the peer sent a compressed message whose payload does not inflate (RFC 7692 §7.2.2)",
+            ),
         }
     }
 }

@@ -105,6 +105,21 @@ impl Connection {
         }
     }
 
+    /// Fails the connection for a message that a negotiated extension found invalid after the
+    /// engine delivered its chunks — permessage-deflate inflating past `max_message_size`
+    /// (1009), data that does not inflate or inflated text that is not UTF-8 (1007). Like any
+    /// failure (see the table in the module docs), our Close goes out with the error's code and
+    /// the rest of the message is skipped while the engine drains towards the peer's Close.
+    pub fn fail_incoming_message(&mut self, error: ProtocolError, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.fail(error, now);
+        if self.rx == Rx::Data {
+            self.skip(self.frame.len - self.frame.done);
+        }
+    }
+
     /// Frame boundaries are unknown, or the frame is larger than we ever read: nothing more
     /// can be understood. The connection ends as soon as our Close is handed to the transport
     /// (at once if it already was), with no wait for a reply that could not be found.

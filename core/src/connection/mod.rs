@@ -340,6 +340,13 @@ impl Connection {
         &self.config
     }
 
+    /// Lets frames carry `rsv` (RSV1 for permessage-deflate) once the opening handshake agreed
+    /// on an extension that defines it: the same as [`Config::extension_rsv`], for a driver
+    /// that learns the outcome after creating the connection.
+    pub fn allow_extension_rsv(&mut self, rsv: u8) {
+        self.config.extension_rsv |= rsv & 0b111;
+    }
+
     /// Where the connection is in its life.
     pub fn state(&self) -> ConnectionState {
         match self.state {

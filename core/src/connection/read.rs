@@ -580,7 +580,7 @@ impl Connection {
         }
     }
 
-    fn skip(&mut self, remaining: u64) {
+    pub(super) fn skip(&mut self, remaining: u64) {
         self.frame.len = remaining;
         self.frame.done = 0;
         self.rx = if remaining == 0 { Rx::Header } else { Rx::Skip };

@@ -75,6 +75,64 @@ impl Connection {
         Ok(n)
     }
 
+    /// Checks, without changing any state, that a fragment of `plain` bytes could be sent now
+    /// with [`encode_extension_fragment`](Self::encode_extension_fragment): an extension
+    /// (permessage-deflate) calls it before transforming the payload, so that a payload it
+    /// transformed is never refused afterwards — its state would no longer match the peer's.
+    pub fn check_fragment(
+        &self,
+        kind: MessageKind,
+        plain: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let mut utf8 = match self.sending {
+            None => Utf8Validator::new(),
+            Some(k) if k == kind => self.send_utf8,
+            Some(_) => return Err(SendError::MessageInProgress),
+        };
+        if kind == MessageKind::Text && (utf8.feed(plain).is_err() || (fin && !utf8.is_complete()))
+        {
+            return Err(SendError::InvalidUtf8);
+        }
+        Ok(())
+    }
+
+    /// Encodes one fragment of a message whose payload a negotiated extension transformed
+    /// (RFC 6455 §5.8, §9): `payload` is what goes on the wire, `plain` what the application
+    /// gave (checked like [`encode_fragment`](Self::encode_fragment): UTF-8 for text, message
+    /// order), and `rsv` the extension's bits, set on the message's first frame only — RFC 7692
+    /// §6.1 sets RSV1 there for a compressed message. A whole message is one call with `fin`.
+    pub fn encode_extension_fragment(
+        &mut self,
+        kind: MessageKind,
+        plain: &[u8],
+        payload: &[u8],
+        rsv: u8,
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.check_can_send()?;
+        let (opcode, mut utf8, rsv) = match self.sending {
+            None => (kind.opcode(), Utf8Validator::new(), rsv & 0b111),
+            Some(k) if k == kind => (OpCode::Continuation, self.send_utf8, 0),
+            Some(_) => return Err(SendError::MessageInProgress),
+        };
+        if kind == MessageKind::Text && (utf8.feed(plain).is_err() || (fin && !utf8.is_complete()))
+        {
+            return Err(SendError::InvalidUtf8);
+        }
+        let needed = self.frame_len(payload.len());
+        let out = out
+            .get_mut(..needed)
+            .ok_or(SendError::BufferTooSmall { needed })?;
+        let mask = self.client_mask();
+        encode_frame(opcode, fin, rsv, mask, payload, out);
+        self.sending = if fin { None } else { Some(kind) };
+        self.send_utf8 = utf8;
+        Ok(needed)
+    }
+
     /// Writes the frames the engine itself must send — a Pong for the latest Ping, a keepalive
     /// Ping, our Close — into `out`, returning the bytes written (0 when there is nothing).
     ///
@@ -147,7 +205,7 @@ impl Connection {
             .get_mut(..needed)
             .ok_or(SendError::BufferTooSmall { needed })?;
         let mask = self.client_mask();
-        encode_frame(opcode, fin, mask, payload, out);
+        encode_frame(opcode, fin, 0, mask, payload, out);
         Ok(needed)
     }
 
@@ -158,7 +216,7 @@ impl Connection {
             .get_mut(..needed)
             .ok_or(SendError::BufferTooSmall { needed })?;
         let mask = self.client_mask();
-        encode_frame(opcode, true, mask, &self.outbox, out);
+        encode_frame(opcode, true, 0, mask, &self.outbox, out);
         Ok(needed)
     }
 
@@ -183,10 +241,17 @@ impl Connection {
 }
 
 /// Encodes a frame with `payload` into `out`, which is exactly as long as the frame.
-fn encode_frame(opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, payload: &[u8], out: &mut [u8]) {
+fn encode_frame(
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+    out: &mut [u8],
+) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         payload_len: payload.len() as u64,

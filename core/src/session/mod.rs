@@ -130,6 +130,10 @@ impl Default for SessionConfig {
 /// payload arrives; a larger message grows from there.
 const RESERVE_CAP: u64 = 4 << 20;
 
+#[cfg(feature = "deflate")]
+mod deflate;
+#[cfg(all(test, feature = "deflate"))]
+mod deflate_tests;
 mod output;
 mod stash;
 
@@ -155,6 +159,9 @@ pub struct Session {
     /// An event decoded by `has_event` and not taken yet; its payload stays in `rbuf`.
     stash: Option<Stashed>,
     read_buffer_size: usize,
+    /// permessage-deflate, when the opening handshake agreed on it.
+    #[cfg(feature = "deflate")]
+    deflate: Option<alloc::boxed::Box<deflate::Deflate>>,
 }
 
 impl Session {
@@ -185,7 +192,58 @@ impl Session {
             assembler: MessageAssembler::new(),
             stash: None,
             read_buffer_size: size,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// Runs permessage-deflate (RFC 7692) on this session, with the state for the parameters
+    /// the opening handshake agreed on (feature `deflate`): the engine then accepts RSV1 on a
+    /// message's first frame, compressed messages are inflated before they are returned, and
+    /// messages sent are compressed (see [`send_uncompressed`](Self::send_uncompressed)).
+    ///
+    /// ```
+    /// use sockeye_core::deflate::{DeflateSettings, PerMessageDeflate};
+    /// use sockeye_core::handshake::deflate::{negotiate, DeflateConfig};
+    /// use sockeye_core::session::{Session, SessionConfig};
+    /// use sockeye_core::{Config, Connection, Instant, Role};
+    ///
+    /// let offers = ["permessage-deflate; client_max_window_bits"];
+    /// let accepted = negotiate(offers.into_iter(), &DeflateConfig::default()).unwrap();
+    /// let connection = Connection::server(Config::default(), Instant::ZERO);
+    /// let session = Session::new(connection, SessionConfig::default()).with_deflate(
+    ///     PerMessageDeflate::new(accepted.params(), Role::Server, DeflateSettings::default()),
+    /// );
+    /// assert!(session.deflate().is_some());
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, deflate: crate::deflate::PerMessageDeflate) -> Session {
+        self.core.conn.allow_extension_rsv(crate::frame::RSV1);
+        self.deflate = Some(alloc::boxed::Box::new(deflate::Deflate::new(deflate)));
+        self
+    }
+
+    /// The permessage-deflate state, if the extension is in use (feature `deflate`).
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<&crate::deflate::PerMessageDeflate> {
+        self.deflate.as_ref().map(|d| &d.pmd)
+    }
+
+    /// The bytes an inflated event borrows (empty without permessage-deflate).
+    fn inflated(&self) -> &[u8] {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.deflate {
+            return &d.out;
+        }
+        &[]
+    }
+
+    /// Whether a compressed chunk is still being inflated (its input stays in the read buffer).
+    fn inflating(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.inflating_chunk();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// The engine, for its state, configuration, role and round-trip time.
@@ -215,8 +273,9 @@ impl Session {
             self.rstart = 0;
             self.rend = 0;
         }
-        if self.stash.is_some() {
-            // The stashed event's payload lies before `rstart`: move nothing.
+        if self.stash.is_some() || self.inflating() {
+            // The stashed event's payload (or the compressed input being inflated) lies
+            // before `rstart`: move nothing.
         } else if self.rstart == self.rend {
             self.rstart = 0;
             self.rend = 0;
@@ -289,7 +348,15 @@ impl Session {
             self.core.wpos = 0;
             self.core.urgent_end = 0;
         }
-        if self.rbuf.is_empty() || self.rstart != self.rend || self.stash.is_some() {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &mut self.deflate {
+            d.release_buffers();
+        }
+        if self.rbuf.is_empty()
+            || self.rstart != self.rend
+            || self.stash.is_some()
+            || self.inflating()
+        {
             return None;
         }
         self.rstart = 0;
@@ -307,7 +374,7 @@ impl Session {
     /// event was decoded ahead by [`has_event`](Self::has_event), or bytes were received and
     /// not polled yet. Flush decisions use it: see [`should_flush`](Self::should_flush).
     pub fn has_ready_input(&self) -> bool {
-        if self.stash.is_some() {
+        if self.stash.is_some() || self.inflating() {
             return true;
         }
         if self.core.over || self.rstart == self.rend {
@@ -343,13 +410,23 @@ impl Session {
                 return None;
             };
             if let Stashed::Data(at) = next {
-                if at.first && !at.last {
+                if at.first && !at.last && !at.inflated {
                     // A message larger than what one read brought: reserve it from its frame
                     // header (up to a cap, so that a header alone cannot claim much memory).
                     let rest = self.core.conn.incoming_frame_remaining().min(RESERVE_CAP);
                     self.assembler.reserve(at.end - at.start + rest as usize);
                 }
-                let message = self.assembler.push_chunk(at.chunk(&self.rbuf));
+                let inflated = {
+                    #[cfg(feature = "deflate")]
+                    {
+                        self.deflate.as_ref().map_or(&[][..], |d| &d.out[..])
+                    }
+                    #[cfg(not(feature = "deflate"))]
+                    {
+                        &[][..]
+                    }
+                };
+                let message = self.assembler.push_chunk(at.chunk(&self.rbuf, inflated));
                 if message.is_some() {
                     return message;
                 }
@@ -370,7 +447,7 @@ impl Session {
     /// [`poll_message`](Self::poll_message), its first chunks were already taken there.
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         let next = self.stash.take().or_else(|| self.decode())?;
-        Some(next.event(&self.rbuf, &self.core.conn))
+        Some(next.event(&self.rbuf, self.inflated(), &self.core.conn))
     }
 
     /// Decodes ahead to the next event without returning it: whether
@@ -401,24 +478,43 @@ impl Session {
     /// Runs the engine over the buffered input up to its next event, which is returned with
     /// its payload as a range of the read buffer (so that no borrow is held).
     fn decode(&mut self) -> Option<Stashed> {
-        if self.rstart >= self.rend {
-            self.core.drained();
-            return None;
+        #[cfg(feature = "deflate")]
+        if self.inflating() {
+            if let Some(next) = self.inflate_next() {
+                return Some(next);
+            }
         }
-        let base = self.rbuf.as_ptr() as usize;
-        let read = self
-            .core
-            .conn
-            .read(&mut self.rbuf[self.rstart..self.rend], self.rx_time);
-        self.rstart += read.consumed;
-        self.fresh_input = false;
-        let next = read.event.map(|event| Stashed::new(event, base));
-        self.core.transmit(self.rx_time);
-        if next.is_none() {
-            // No event means every byte was consumed.
-            self.core.drained();
+        loop {
+            if self.rstart >= self.rend {
+                self.core.drained();
+                return None;
+            }
+            let base = self.rbuf.as_ptr() as usize;
+            let read = self
+                .core
+                .conn
+                .read(&mut self.rbuf[self.rstart..self.rend], self.rx_time);
+            self.rstart += read.consumed;
+            self.fresh_input = false;
+            let next = read.event.map(|event| Stashed::new(event, base));
+            self.core.transmit(self.rx_time);
+            #[cfg(feature = "deflate")]
+            if let Some(Stashed::Data(at)) = next {
+                if at.rsv & crate::frame::RSV1 != 0 && self.deflate.is_some() {
+                    // Compressed: what the application gets is the inflated bytes. A chunk
+                    // may yield nothing yet; then decode on.
+                    match self.start_inflating(at) {
+                        Some(inflated) => return Some(inflated),
+                        None => continue,
+                    }
+                }
+            }
+            if next.is_none() {
+                // No event means every byte was consumed.
+                self.core.drained();
+            }
+            return next;
         }
-        next
     }
 
     // ------------------------------------------------------------------ sending
@@ -427,7 +523,29 @@ impl Session {
     ///
     /// Fails, queuing nothing, with [`SendError::Closing`] once the closing handshake started,
     /// or for the reasons [`Connection::encode`] gives.
+    ///
+    /// With permessage-deflate, a text or binary message of at least
+    /// [`DeflateSettings::min_size`](crate::deflate::DeflateSettings::min_size) bytes is
+    /// compressed.
     pub fn send(&mut self, frame: Frame<'_>) -> Result<(), SendError> {
+        #[cfg(feature = "deflate")]
+        if let (Frame::Text(_) | Frame::Binary(_), Some(d)) = (frame, &self.deflate) {
+            let (kind, plain) = match frame {
+                Frame::Text(s) => (MessageKind::Text, s.as_bytes()),
+                Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => (MessageKind::Binary, b),
+            };
+            if d.pmd.compresses(plain.len()) {
+                return self.send_compressed(kind, plain, true);
+            }
+        }
+        self.send_uncompressed(frame)
+    }
+
+    /// Encodes a complete message or a Ping/Pong like [`send`](Self::send), never compressed:
+    /// for a message that mixes secrets with data an attacker controls, whose compressed
+    /// length would leak the secret (CRIME-style; RFC 7692 §10 allows any message to go out
+    /// uncompressed). Without permessage-deflate, the same as `send`.
+    pub fn send_uncompressed(&mut self, frame: Frame<'_>) -> Result<(), SendError> {
         let len = match frame {
             Frame::Text(s) => s.len(),
             Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
@@ -454,12 +572,19 @@ impl Session {
 
     /// Encodes one fragment of a message (§5.4), like [`Connection::encode_fragment`]: the
     /// first call starts a `kind` message, the call with `fin` ends it.
+    ///
+    /// With permessage-deflate, each fragment is compressed as it is sent (a sync flush per
+    /// fragment, so the peer can inflate it on arrival).
     pub fn send_fragment(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
         fin: bool,
     ) -> Result<(), SendError> {
+        #[cfg(feature = "deflate")]
+        if self.deflate.is_some() {
+            return self.send_compressed(kind, payload, fin);
+        }
         self.core.encode(payload.len(), |conn, out| {
             conn.encode_fragment(kind, payload, fin, out)
         })

@@ -25,6 +25,9 @@ pub(super) struct ChunkAt {
     pub(super) last: bool,
     pub(super) frame_end: bool,
     pub(super) rsv: u8,
+    /// The payload is in the session's inflated-output buffer, not the read buffer
+    /// (permessage-deflate).
+    pub(super) inflated: bool,
 }
 
 impl Stashed {
@@ -43,6 +46,7 @@ impl Stashed {
                     last: c.last,
                     frame_end: c.frame_end,
                     rsv: c.rsv,
+                    inflated: false,
                 })
             }
             Event::Ping(_) => Stashed::Ping,
@@ -51,10 +55,16 @@ impl Stashed {
         }
     }
 
-    /// The event again: data from the read buffer, a control payload from the engine.
-    pub(super) fn event<'r>(self, rbuf: &'r [u8], conn: &Connection) -> Event<'r> {
+    /// The event again: data from the read buffer (or the inflated output), a control
+    /// payload from the engine.
+    pub(super) fn event<'r>(
+        self,
+        rbuf: &'r [u8],
+        inflated: &'r [u8],
+        conn: &Connection,
+    ) -> Event<'r> {
         match self {
-            Stashed::Data(at) => Event::Data(at.chunk(rbuf)),
+            Stashed::Data(at) => Event::Data(at.chunk(rbuf, inflated)),
             Stashed::Ping => Event::Ping(conn.control_payload()),
             Stashed::Pong => Event::Pong(conn.control_payload()),
             Stashed::Close => Event::Close(conn.peer_close()),
@@ -63,11 +73,12 @@ impl Stashed {
 }
 
 impl ChunkAt {
-    pub(super) fn chunk(self, rbuf: &[u8]) -> DataChunk<'_> {
+    pub(super) fn chunk<'r>(self, rbuf: &'r [u8], inflated: &'r [u8]) -> DataChunk<'r> {
+        let source = if self.inflated { inflated } else { rbuf };
         DataChunk {
             kind: self.kind,
             // Always in bounds (the range came from a subslice); never panic regardless.
-            payload: rbuf.get(self.start..self.end).unwrap_or(&[]),
+            payload: source.get(self.start..self.end).unwrap_or(&[]),
             first: self.first,
             last: self.last,
             frame_end: self.frame_end,
