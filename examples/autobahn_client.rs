@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use sockeye_tokio::{Closure, Error, Message, WebSocket};
+use sockeye_tokio::{ClientOptions, Closure, Compression, Config, Error, Message, WebSocket};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -70,7 +70,10 @@ async fn case_count(base: &str) -> Result<u32, Error> {
 
 /// Connects and echoes every message until the connection ends.
 async fn echo(url: &str) -> Result<Closure, Error> {
-    let mut ws = WebSocket::connect(url).await?;
+    // Offers permessage-deflate as browsers do, for sections 12 and 13.
+    let options = ClientOptions::new()
+        .with_config(Config::default().with_compression(Some(Compression::new())));
+    let mut ws = WebSocket::connect_with(url, &options).await?;
     loop {
         match ws.recv().await {
             Ok(message) => match ws.send(message).await {

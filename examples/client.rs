@@ -2,7 +2,7 @@
 //! prints what arrives, and says how every connection ended.
 //!
 //! ```text
-//! cargo run --example client -- ws://HOST:PORT/path [--ping-interval S] [--reconnect] [--proxy URL]
+//! cargo run --example client -- ws://HOST:PORT/path [--ping-interval S] [--reconnect] [--proxy URL] [--no-deflate]
 //! ```
 //!
 //! Each connection's end is one line with its close code and the closure's diagnosis — the
@@ -24,6 +24,9 @@
 //!   Without it the proxy environment is honoured: `http_proxy` (`ws://`), `https_proxy`,
 //!   `all_proxy`, and `no_proxy` for hosts to reach directly. A proxy's refusal, or its demand
 //!   for credentials, is printed as such.
+//! - `--no-deflate`: do not offer permessage-deflate (RFC 7692). By default it is offered as
+//!   browsers do (`permessage-deflate; client_max_window_bits`); `* connected` says whether the
+//!   server took it.
 //! - End of input (Ctrl-D, or the end of a piped file) or Ctrl-C closes with 1000, bounded by
 //!   the close timeout (5 s). To only listen, keep stdin open: `sleep infinity | client …`.
 //!
@@ -34,13 +37,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sockeye_tokio::{
-    BackoffConfig, ClientOptions, Closure, Config, EngineConfig, Error, Keepalive, Message,
-    ProxySetting, ReconnectConfig, ReconnectEvent, ReconnectingClient,
+    BackoffConfig, ClientOptions, Closure, Compression, Config, EngineConfig, Error, Keepalive,
+    Message, ProxySetting, ReconnectConfig, ReconnectEvent, ReconnectingClient,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const USAGE: &str =
-    "usage: client ws://HOST:PORT/path [--ping-interval SECONDS] [--reconnect] [--proxy http://[USER:PASS@]HOST:PORT]";
+    "usage: client ws://HOST:PORT/path [--ping-interval SECONDS] [--reconnect] [--proxy http://[USER:PASS@]HOST:PORT] [--no-deflate]";
 
 /// Received binary messages are shown as their size and at most this many bytes in hex.
 const HEX_PREVIEW: usize = 32;
@@ -50,6 +53,7 @@ struct Args {
     ping_interval: Option<Duration>,
     reconnect: bool,
     proxy: Option<String>,
+    deflate: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -57,9 +61,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut ping_interval = None;
     let mut reconnect = false;
     let mut proxy = None;
+    let mut deflate = true;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--reconnect" => reconnect = true,
+            "--no-deflate" => deflate = false,
             "--proxy" => proxy = Some(args.next().ok_or("--proxy needs a URL")?),
             "--ping-interval" => {
                 let value = args.next().ok_or("--ping-interval needs a value")?;
@@ -82,6 +88,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         ping_interval,
         reconnect,
         proxy,
+        deflate,
     })
 }
 
@@ -141,8 +148,13 @@ async fn run() -> ExitCode {
         Some(url) => ProxySetting::Url(url),
         None => ProxySetting::FromEnv,
     };
+    let compression = args.deflate.then(Compression::new);
     let options = ClientOptions::new()
-        .with_config(Config::default().with_engine(engine))
+        .with_config(
+            Config::default()
+                .with_engine(engine)
+                .with_compression(compression),
+        )
         .with_proxy(proxy);
     let config = if args.reconnect {
         ReconnectConfig::new()
@@ -171,7 +183,21 @@ async fn run() -> ExitCode {
         let mut stop = None;
         tokio::select! {
             event = client.next() => match event {
-                Some(event) => report(event, args.reconnect, &mut last),
+                Some(event) => {
+                    let connected = matches!(event, ReconnectEvent::Connected { .. });
+                    report(event, args.reconnect, &mut last);
+                    if let (true, Some(ws)) = (connected, client.connection_mut()) {
+                        if let Some(p) = ws.deflate() {
+                            println!(
+                                "* permessage-deflate: windows 2^{} (server) / 2^{} (client), context takeover {} / {}",
+                                p.server_max_window_bits,
+                                p.client_max_window_bits,
+                                if p.server_no_context_takeover { "off" } else { "on" },
+                                if p.client_no_context_takeover { "off" } else { "on" },
+                            );
+                        }
+                    }
+                }
                 None => break,
             },
             line = stdin.next_line(), if reading => match line {

@@ -22,11 +22,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use sockeye_core::handshake::deflate::DeflateParams;
 use sockeye_core::OpCode;
 use sockeye_std::{
-    AbnormalCause, ClientOptions, CloseCode, CloseFrame, Closure, ClosureKind, Config, Decision,
-    EngineConfig, Error, Event, FailureEnd, Initiator, Message, MessageKind, Phase, Request,
-    TransportError,
+    AbnormalCause, ClientOptions, CloseCode, CloseFrame, Closure, ClosureKind, Compression, Config,
+    Decision, EngineConfig, Error, Event, FailureEnd, Initiator, Message, MessageKind, Phase,
+    Request, TransportError,
 };
 
 /// The longest any single wait may take: for a line from the peer, a message, a handshake.
@@ -127,6 +128,21 @@ macro_rules! peer_suite {
             fn we_fail_the_connection_and_the_peer_gets_our_close() {
                 run(CASE, scenario::we_fail_the_connection);
             }
+
+            #[test]
+            fn deflate_with_context_takeover() {
+                run(CASE, |case| scenario::deflate(case, "on"));
+            }
+
+            #[test]
+            fn deflate_without_context_takeover() {
+                run(CASE, |case| scenario::deflate(case, "nct"));
+            }
+
+            #[test]
+            fn deflate_with_small_windows() {
+                run(CASE, |case| scenario::deflate(case, "bits"));
+            }
         }
     )*};
 }
@@ -155,6 +171,62 @@ fn run(case: Case, scenario: fn(Case)) {
 
 mod scenario {
     use super::*;
+
+    /// permessage-deflate (RFC 7692) in the peer's `mode` (see `tests/peers/README.md`):
+    /// negotiated with the parameters the mode asks for, then hundreds of compressible
+    /// messages (the compressor's context carried over each of them, unless the mode turns
+    /// it off) and incompressible ones, text and binary, 0 B to 1 MiB, both ways, and a
+    /// clean close.
+    pub fn deflate(case: Case, mode: &'static str) {
+        let setup = Setup {
+            config: Config::new().with_compression(Some(Compression::new())),
+            deflate: Some(mode),
+            ..Setup::default()
+        };
+        let mut c = case.open(setup);
+        assert!(
+            c.peer_extensions.starts_with("permessage-deflate"),
+            "the peer printed extensions {:?}",
+            c.peer_extensions
+        );
+        let params = c.ws.deflate().expect("permessage-deflate negotiated");
+        match mode {
+            "on" => {
+                assert!(!params.server_no_context_takeover && !params.client_no_context_takeover);
+            }
+            "nct" => {
+                assert!(params.server_no_context_takeover && params.client_no_context_takeover);
+            }
+            _ => {
+                assert_eq!(
+                    (params.server_max_window_bits, params.client_max_window_bits),
+                    (10, 9),
+                    "{params:?}"
+                );
+            }
+        }
+        // Many small messages, each like the one before: context takeover pays here.
+        for i in 0..300 {
+            let text = format!(
+                "{{\"seq\":{i},\"kind\":\"update\",\"body\":\"{}\"}}",
+                text_of(i % 200)
+            );
+            c.ws.send_text(&text).expect("send text");
+            expect_message(&mut *c.ws, &Message::Text(text));
+        }
+        for len in [0, 1, 125, 126, 65535, 65536, 1 << 20] {
+            let text = text_of(len);
+            c.ws.send_text(&text).expect("send text");
+            expect_message(&mut *c.ws, &Message::Text(text));
+            let data = binary_of(len);
+            c.ws.send_binary(&data).expect("send binary");
+            expect_message(&mut *c.ws, &Message::Binary(data));
+            let noise = noise(len);
+            c.ws.send_binary(&noise).expect("send incompressible");
+            expect_message(&mut *c.ws, &Message::Binary(noise));
+        }
+        c.close_normally();
+    }
 
     /// Text and binary messages of every length encoding come back intact.
     pub fn echo(case: Case) {
@@ -424,6 +496,19 @@ fn text_of(len: usize) -> String {
 }
 
 /// `len` bytes of every value.
+/// `len` bytes that do not compress (xorshift).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 fn binary_of(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
@@ -602,9 +687,13 @@ struct PeerProcess {
 }
 
 impl PeerProcess {
-    fn start(kind: PeerKind, args: &[&str]) -> PeerProcess {
-        let mut child = kind
-            .command()
+    /// Starts the peer with `args`, and `PEER_DEFLATE=deflate` when given.
+    fn start_with(kind: PeerKind, args: &[&str], deflate: Option<&str>) -> PeerProcess {
+        let mut command = kind.command();
+        if let Some(mode) = deflate {
+            command.env("PEER_DEFLATE", mode);
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -731,6 +820,9 @@ struct Setup {
     support: &'static [&'static str],
     /// Our configuration.
     config: Config,
+    /// The peer's permessage-deflate mode (`PEER_DEFLATE`, see `tests/peers/README.md`);
+    /// `None` leaves the peer's default.
+    deflate: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -739,6 +831,7 @@ impl Default for Setup {
             offer: &[],
             support: &[],
             config: Config::new(),
+            deflate: None,
         }
     }
 }
@@ -750,6 +843,8 @@ struct Connection {
     peer: PeerProcess,
     /// The subprotocol the peer printed on `open protocol=P`.
     peer_protocol: String,
+    /// The extensions the peer printed (`extensions E`), with a deflate mode set.
+    peer_extensions: String,
 }
 
 impl Connection {
@@ -780,7 +875,7 @@ impl Case {
     fn open(self, setup: Setup) -> Connection {
         let (mut peer, ws) = match self.role {
             PeerRole::Server => {
-                let mut peer = PeerProcess::start(self.peer, &["server", "0"]);
+                let mut peer = PeerProcess::start_with(self.peer, &["server", "0"], setup.deflate);
                 let port = peer.expect_prefix("listening ");
                 let url = format!("ws://127.0.0.1:{port}/");
                 let options = ClientOptions::new()
@@ -797,7 +892,7 @@ impl Case {
                     let url = format!("ws://127.0.0.1:{port}/");
                     let mut args = vec!["client", url.as_str()];
                     args.extend_from_slice(setup.offer);
-                    PeerProcess::start(self.peer, &args)
+                    PeerProcess::start_with(self.peer, &args, setup.deflate)
                 };
                 match self.adapter {
                     Adapter::Std => StdWs::accept(start, setup),
@@ -806,10 +901,15 @@ impl Case {
             }
         };
         let peer_protocol = peer.expect_prefix("open protocol=");
+        let peer_extensions = match setup.deflate {
+            Some(_) => peer.expect_prefix("extensions "),
+            None => String::new(),
+        };
         Connection {
             ws,
             peer,
             peer_protocol,
+            peer_extensions,
         }
     }
 }
@@ -867,6 +967,7 @@ trait Ws {
     fn recv_event(&mut self) -> Result<Ev, Error>;
     fn close(&mut self, code: CloseCode, reason: &str) -> Result<Closure, Error>;
     fn protocol(&self) -> Option<&str>;
+    fn deflate(&self) -> Option<DeflateParams>;
     /// Ends the transport without a Close frame.
     fn cut(&mut self);
 }
@@ -982,6 +1083,10 @@ impl Ws for StdWs {
 
     fn protocol(&self) -> Option<&str> {
         self.ws.protocol()
+    }
+
+    fn deflate(&self) -> Option<DeflateParams> {
+        self.ws.deflate()
     }
 
     fn cut(&mut self) {
@@ -1196,6 +1301,10 @@ impl Ws for TokioWs {
 
     fn protocol(&self) -> Option<&str> {
         self.ws.as_ref().and_then(|ws| ws.protocol())
+    }
+
+    fn deflate(&self) -> Option<DeflateParams> {
+        self.ws.as_ref().and_then(|ws| ws.deflate())
     }
 
     fn cut(&mut self) {

@@ -116,7 +116,7 @@ where
         if let Some(n) = read_some(stream, upgrade.read_space(), deadline)? {
             match upgrade.received(n) {
                 Ok(None) => {}
-                Ok(Some(request)) => break upgrade::answer(&request, decide(&request)),
+                Ok(Some(request)) => break upgrade::answer(&request, decide(&request), config),
                 Err(e) => break upgrade::refuse(e),
             }
         }

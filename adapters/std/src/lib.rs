@@ -58,6 +58,8 @@ mod websocket;
 // The configuration, the error type, the owned-buffer handshake and key randomness live in the
 // core (`sockeye_core::adapter`), below every adapter; re-exported here under their old paths.
 pub use sockeye_core::adapter::proxy::{ProxyError, ProxySetting};
+#[cfg(feature = "deflate")]
+pub use sockeye_core::adapter::Compression;
 pub use sockeye_core::adapter::{
     random, transport_end, upgrade, ClientOptions, Config, Decision, Error, HandshakeError,
     TransportEnd,

@@ -236,6 +236,7 @@ impl<S: Transport> WebSocket<S> {
         let upgraded = Upgraded {
             leftover: leftover.to_vec(),
             protocol: None,
+            deflate: None,
         };
         WebSocket::upgraded(stream, connection, config, clock, upgraded)
     }
@@ -247,13 +248,13 @@ impl<S: Transport> WebSocket<S> {
         clock: Clock,
         upgraded: Upgraded,
     ) -> WebSocket<S> {
-        let mut session = Session::new(connection, config.session());
-        session.push_received(&upgraded.leftover, clock.now());
+        let protocol = upgraded.protocol.clone();
+        let session = upgraded.into_session(connection, &config, clock.now());
         WebSocket {
             stream,
             session,
             clock,
-            protocol: upgraded.protocol,
+            protocol,
             read_timeout: None,
             write_timeout: None,
             read_timers: true,
@@ -435,6 +436,14 @@ impl<S: Transport> WebSocket<S> {
     /// Sends a binary message from a borrowed slice, like [`send`](Self::send).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.queue(|session, _| session.send(Frame::Binary(data)))?;
+        self.flush_if_idle()
+    }
+
+    /// Sends a text or binary message (or a Ping/Pong) like [`send`](Self::send), never
+    /// compressed even when permessage-deflate is in use: for messages that mix secrets with
+    /// data an attacker controls (CRIME-style attacks read compressed lengths).
+    pub fn send_uncompressed(&mut self, frame: Frame<'_>) -> Result<(), Error> {
+        self.queue(|session, _| session.send_uncompressed(frame))?;
         self.flush_if_idle()
     }
 
@@ -634,6 +643,13 @@ impl<S: Transport> WebSocket<S> {
     /// The subprotocol agreed in the opening handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters agreed on in the opening handshake, if compression
+    /// is in use (feature `deflate`, [`Config::compression`]).
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<sockeye_core::handshake::deflate::DeflateParams> {
+        self.session.deflate().map(|d| d.params())
     }
 
     /// How the connection ended, once it has.

@@ -119,7 +119,7 @@ where
             let n = read_some(stream, upgrade.read_space()).await?;
             match upgrade.received(n) {
                 Ok(None) => {}
-                Ok(Some(request)) => break upgrade::answer(&request, decide(&request)),
+                Ok(Some(request)) => break upgrade::answer(&request, decide(&request), config),
                 Err(e) => break upgrade::refuse(e),
             }
         };

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use sockeye_core::adapter::upgrade::Upgraded;
 use sockeye_core::adapter::{transport_end, Config, Error};
 use sockeye_core::session::Session;
 use sockeye_core::{Closure, Connection, Event, Instant, Message, SendError};
@@ -121,11 +122,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         connection: Connection,
         config: &Config,
         origin: tokio::time::Instant,
-        leftover: &[u8],
+        upgraded: Upgraded,
     ) -> Inner<S> {
-        let mut session = Session::new(connection, config.session());
         let now = Instant::from_duration(origin.elapsed());
-        session.push_received(leftover, now);
+        let session = upgraded.into_session(connection, config, now);
         Inner {
             stream,
             session,

@@ -71,6 +71,8 @@ pub use websocket::WebSocket;
 
 pub use sockeye_core;
 pub use sockeye_core::adapter::proxy::{ProxyError, ProxySetting};
+#[cfg(feature = "deflate")]
+pub use sockeye_core::adapter::Compression;
 pub use sockeye_core::adapter::{ClientOptions, Config, Decision, Error, HandshakeError};
 pub use sockeye_core::backoff::{Backoff, BackoffConfig};
 pub use sockeye_core::handshake::Request;

@@ -204,6 +204,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let upgraded = Upgraded {
             leftover: leftover.to_vec(),
             protocol: None,
+            deflate: None,
         };
         WebSocket::upgraded(stream, connection, &config, origin, upgraded)
     }
@@ -215,9 +216,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         origin: tokio::time::Instant,
         upgraded: Upgraded,
     ) -> WebSocket<S> {
+        let protocol = upgraded.protocol.clone();
         WebSocket {
-            inner: Inner::new(stream, connection, config, origin, &upgraded.leftover),
-            protocol: upgraded.protocol,
+            inner: Inner::new(stream, connection, config, origin, upgraded),
+            protocol,
             terminated: false,
         }
     }
@@ -277,6 +279,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
             .encode(|session, _| session.send(Frame::Binary(data)))?;
+        self.flush_if_idle().await
+    }
+
+    /// Sends a text or binary message (or a Ping/Pong) like [`send`](Self::send), never
+    /// compressed even when permessage-deflate is in use: for messages that mix secrets with
+    /// data an attacker controls (CRIME-style attacks read compressed lengths).
+    pub async fn send_uncompressed(&mut self, frame: Frame<'_>) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
+        self.inner
+            .encode(|session, _| session.send_uncompressed(frame))?;
         self.flush_if_idle().await
     }
 
@@ -367,6 +379,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The subprotocol agreed in the opening handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters agreed on in the opening handshake, if compression
+    /// is in use (feature `deflate`, [`Config::compression`]).
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<sockeye_core::handshake::deflate::DeflateParams> {
+        self.inner.session.deflate().map(|d| d.params())
     }
 
     /// How the connection ended, once it has.

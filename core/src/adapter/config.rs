@@ -45,6 +45,91 @@ pub struct Config {
     /// the peer's head; `None` waits indefinitely. Default 10 s, which keeps a server from
     /// holding connections open for clients that never finish their request.
     pub handshake_timeout: Option<Duration>,
+    /// permessage-deflate (RFC 7692, feature `deflate`): what a client offers and a server
+    /// accepts, and how this side compresses. `None` (the default) neither offers nor accepts
+    /// it: compression costs memory per connection (see [`Compression`]), so it is opted into.
+    #[cfg(feature = "deflate")]
+    pub compression: Option<Compression>,
+}
+
+/// permessage-deflate settings for an adapter (feature `deflate`), in
+/// [`Config::compression`].
+///
+/// Two presets: [`Compression::new`], the best ratio — context takeover both ways, which is
+/// what browsers offer — and [`Compression::low_memory`] for servers with many connections,
+/// which asks for no context takeover either way so that no compression state outlives a
+/// message. The measured memory per connection of each is in the core crate's README.
+///
+/// ```
+/// use sockeye_core::adapter::{Compression, Config};
+/// let server = Config::default().with_compression(Some(Compression::low_memory()));
+/// # let _ = server;
+/// ```
+#[cfg(feature = "deflate")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Compression {
+    /// What a client offers in its handshake.
+    pub offer: crate::handshake::deflate::DeflateOffer,
+    /// What a server accepts of a client's offers.
+    pub accept: crate::handshake::deflate::DeflateConfig,
+    /// How this side compresses: level, memory, the size below which messages go out
+    /// uncompressed.
+    pub settings: crate::deflate::DeflateSettings,
+}
+
+#[cfg(feature = "deflate")]
+impl Compression {
+    /// The best ratio: the offer browsers make (`permessage-deflate; client_max_window_bits`),
+    /// context takeover both ways with 32 KiB windows, level 1.
+    pub const fn new() -> Compression {
+        Compression {
+            offer: crate::handshake::deflate::DeflateOffer::new(),
+            accept: crate::handshake::deflate::DeflateConfig::new(),
+            settings: crate::deflate::DeflateSettings::new(),
+        }
+    }
+
+    /// No context takeover either way (a client offers it, a server asks for it), and a
+    /// smaller compressor while a message is compressed: no state between messages.
+    pub const fn low_memory() -> Compression {
+        Compression {
+            offer: crate::handshake::deflate::DeflateOffer::low_memory(),
+            accept: crate::handshake::deflate::DeflateConfig::low_memory(),
+            settings: crate::deflate::DeflateSettings::low_memory(),
+        }
+    }
+
+    /// Sets [`offer`](Self::offer).
+    pub const fn with_offer(
+        mut self,
+        offer: crate::handshake::deflate::DeflateOffer,
+    ) -> Compression {
+        self.offer = offer;
+        self
+    }
+
+    /// Sets [`accept`](Self::accept).
+    pub const fn with_accept(
+        mut self,
+        accept: crate::handshake::deflate::DeflateConfig,
+    ) -> Compression {
+        self.accept = accept;
+        self
+    }
+
+    /// Sets [`settings`](Self::settings).
+    pub const fn with_settings(mut self, settings: crate::deflate::DeflateSettings) -> Compression {
+        self.settings = settings;
+        self
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl Default for Compression {
+    fn default() -> Compression {
+        Compression::new()
+    }
 }
 
 impl Config {
@@ -57,6 +142,8 @@ impl Config {
             write_high_water: session.write_high_water,
             max_handshake_size: DEFAULT_MAX_HEAD_SIZE,
             handshake_timeout: Some(Duration::from_secs(10)),
+            #[cfg(feature = "deflate")]
+            compression: None,
         }
     }
 
@@ -87,6 +174,13 @@ impl Config {
     /// Sets [`handshake_timeout`](Self::handshake_timeout).
     pub const fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Config {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`compression`](Self::compression) (feature `deflate`).
+    #[cfg(feature = "deflate")]
+    pub const fn with_compression(mut self, compression: Option<Compression>) -> Config {
+        self.compression = compression;
         self
     }
 

@@ -18,5 +18,7 @@ pub mod proxy;
 pub mod random;
 pub mod upgrade;
 
+#[cfg(feature = "deflate")]
+pub use config::Compression;
 pub use config::{ClientOptions, Config, Decision};
 pub use error::{transport_end, Error, HandshakeError, TransportEnd};

@@ -11,11 +11,14 @@ use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
+use crate::handshake::deflate::DeflateParams;
 use crate::handshake::{
     Accept, ClientConfig, ClientHandshake, ClientRequest, Reject, Request, RequestError,
     ServerConfig, ServerHandshake, WriteError,
 };
+use crate::session::Session;
 use crate::url::Url;
+use crate::{Connection, Instant};
 
 use super::config::{ClientOptions, Config, Decision};
 use super::error::{Error, HandshakeError};
@@ -36,6 +39,28 @@ pub struct Upgraded {
     pub leftover: Vec<u8>,
     /// The subprotocol agreed on, if any.
     pub protocol: Option<String>,
+    /// The permessage-deflate parameters agreed on, if any (only offered or accepted with
+    /// [`Config::compression`], feature `deflate`).
+    pub deflate: Option<DeflateParams>,
+}
+
+impl Upgraded {
+    /// The session for `connection` after this handshake: the bytes that arrived behind the
+    /// peer's head go in first (at `now`), and permessage-deflate runs if it was agreed.
+    pub fn into_session(self, connection: Connection, config: &Config, now: Instant) -> Session {
+        let mut session = Session::new(connection, config.session());
+        #[cfg(feature = "deflate")]
+        if let (Some(params), Some(compression)) = (self.deflate, config.compression) {
+            let role = session.connection().role();
+            session = session.with_deflate(crate::deflate::PerMessageDeflate::new(
+                params,
+                role,
+                compression.settings,
+            ));
+        }
+        session.push_received(&self.leftover, now);
+        session
+    }
 }
 
 /// The received bytes of a head, growing a chunk at a time (at most the head limit plus one
@@ -106,6 +131,10 @@ impl<'a> ClientUpgrade<'a> {
         if let Some(origin) = options.origin {
             request = request.with_origin(origin);
         }
+        #[cfg(feature = "deflate")]
+        if let Some(compression) = options.config.compression {
+            request = request.with_deflate(compression.offer);
+        }
         let limits = ClientConfig::new().with_max_response_size(options.config.max_handshake_size);
         ClientUpgrade {
             handshake: ClientHandshake::with_config(request, random::nonce(), limits),
@@ -133,6 +162,7 @@ impl<'a> ClientUpgrade<'a> {
             Ok(Some(response)) => Ok(Some(Upgraded {
                 leftover: response.remainder().to_vec(),
                 protocol: response.protocol().map(String::from),
+                deflate: response.deflate(),
             })),
             Err(e) => Err(Error::Handshake(HandshakeError::Response(e))),
         }
@@ -180,21 +210,37 @@ pub struct Answer {
     pub outcome: Result<Upgraded, HandshakeError>,
 }
 
-/// The response to a valid `request` that the application decided on. A decision that
+/// The response to a valid `request` that the application decided on, under `config`: when
+/// accepting, permessage-deflate is negotiated here if [`Config::compression`] is set (feature
+/// `deflate`) — the one place every adapter's server handshake does it. A decision that
 /// cannot be sent (a subprotocol the client did not offer, an invalid header or status) is
 /// answered with 500 and reported as [`HandshakeError::Write`].
-pub fn answer(request: &Request<'_>, decision: Decision<'_>) -> Answer {
+pub fn answer(request: &Request<'_>, decision: Decision<'_>, config: &Config) -> Answer {
     let rendered = match decision {
         Decision::Accept { protocol, headers } => {
             let mut accept = Accept::new().with_headers(headers);
             if let Some(protocol) = protocol {
                 accept = accept.with_protocol(protocol);
             }
+            #[cfg(feature = "deflate")]
+            let accepted = config
+                .compression
+                .and_then(|c| request.negotiate_deflate(&c.accept));
+            #[cfg(not(feature = "deflate"))]
+            let accepted: Option<crate::handshake::deflate::Accepted> = {
+                let _ = config;
+                None
+            };
+            if let Some(accepted) = accepted {
+                accept = accept.with_deflate(accepted);
+            }
+            let deflate = accepted.map(|a| a.params());
             render(|out| request.accept(&accept, out)).map(|response| Answer {
                 response,
                 outcome: Ok(Upgraded {
                     leftover: request.remainder().to_vec(),
                     protocol: protocol.map(String::from),
+                    deflate,
                 }),
             })
         }
@@ -244,8 +290,8 @@ mod tests {
     /// the answer and how many bytes were fed.
     fn feed(up: &mut ServerUpgrade, bytes: &[u8], chunk: usize) -> Option<(Answer, usize)> {
         let mut decide = Some(|r: &Request<'_>| match r.protocols().next() {
-            Some(p) => answer(r, Decision::accept().with_protocol(p)),
-            None => answer(r, Decision::reject(403)),
+            Some(p) => answer(r, Decision::accept().with_protocol(p), &Config::default()),
+            None => answer(r, Decision::reject(403), &Config::default()),
         });
         let mut fed = 0;
         for part in bytes.chunks(chunk) {
@@ -308,13 +354,17 @@ mod tests {
         let space = up.read_space();
         space[..bytes.len()].copy_from_slice(bytes.as_bytes());
         let request = up.received(bytes.len()).unwrap().unwrap();
-        let a = answer(&request, Decision::accept().with_protocol("other"));
+        let a = answer(
+            &request,
+            Decision::accept().with_protocol("other"),
+            &Config::default(),
+        );
         assert!(a.response.starts_with(b"HTTP/1.1 500 "));
         assert_eq!(
             a.outcome,
             Err(HandshakeError::Write(WriteError::ProtocolNotOffered))
         );
-        let a = answer(&request, Decision::reject(101));
+        let a = answer(&request, Decision::reject(101), &Config::default());
         assert!(a.response.starts_with(b"HTTP/1.1 500 "));
     }
 

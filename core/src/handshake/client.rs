@@ -9,6 +9,7 @@
 
 use base64::Engine as _;
 
+use super::deflate::{DeflateError, DeflateOffer, DeflateParams, PERMESSAGE_DEFLATE};
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
 use super::scan::{HeadScanner, Scan};
 use super::write::{put_extra_headers, Writer};
@@ -59,6 +60,7 @@ pub struct ClientRequest<'a> {
     origin: Option<&'a str>,
     protocols: &'a [&'a str],
     extensions: &'a [&'a str],
+    deflate: Option<DeflateOffer>,
     headers: &'a [(&'a str, &'a str)],
 }
 
@@ -73,6 +75,7 @@ impl<'a> ClientRequest<'a> {
             origin: None,
             protocols: &[],
             extensions: &[],
+            deflate: None,
             headers: &[],
         }
     }
@@ -87,6 +90,7 @@ impl<'a> ClientRequest<'a> {
             origin: None,
             protocols: &[],
             extensions: &[],
+            deflate: None,
             headers: &[],
         }
     }
@@ -110,6 +114,14 @@ impl<'a> ClientRequest<'a> {
     /// extensions named here.
     pub fn with_extensions(mut self, extensions: &'a [&'a str]) -> Self {
         self.extensions = extensions;
+        self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with `offer`'s parameters, first in
+    /// `Sec-WebSocket-Extensions`; the server's answer is checked against it and its outcome
+    /// is [`ClientResponse::deflate`].
+    pub fn with_deflate(mut self, offer: DeflateOffer) -> Self {
+        self.deflate = Some(offer);
         self
     }
 
@@ -170,6 +182,9 @@ impl<'a> ClientRequest<'a> {
     }
 
     fn offered_extension(&self, name: &[u8]) -> bool {
+        if self.deflate.is_some() && name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE.as_bytes()) {
+            return true;
+        }
         self.extensions
             .iter()
             .any(|offer| ListSplit::new(offer.as_bytes()).any(|item| extension_name(item) == name))
@@ -336,7 +351,21 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
             w.put_header("Origin", origin.as_bytes());
         }
         put_list(&mut w, "Sec-WebSocket-Protocol", r.protocols);
-        put_list(&mut w, "Sec-WebSocket-Extensions", r.extensions);
+        match r.deflate {
+            None => put_list(&mut w, "Sec-WebSocket-Extensions", r.extensions),
+            Some(offer) => {
+                // At most 124 bytes: every parameter, each once.
+                let mut item = [0u8; 128];
+                let n = offer.write(&mut item)?;
+                w.put(b"Sec-WebSocket-Extensions: ");
+                w.put(item.get(..n).unwrap_or(&[]));
+                for extension in r.extensions {
+                    w.put(b", ");
+                    w.put_str(extension);
+                }
+                w.put(b"\r\n");
+            }
+        }
         put_extra_headers(&mut w, r.headers, RESERVED)?;
         w.put(b"\r\n");
         w.finish()
@@ -392,11 +421,12 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         if response.version != Some(1) {
             return Err(ResponseError::UnsupportedHttpVersion);
         }
-        let protocol = self.verify(response.headers)?;
+        let (protocol, deflate) = self.verify(response.headers)?;
         Ok(Some(ClientResponse {
             buf,
             consumed,
             protocol,
+            deflate,
         }))
     }
 
@@ -404,7 +434,7 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
     fn verify<'b>(
         &self,
         headers: &[httparse::Header<'b>],
-    ) -> Result<Option<&'b str>, ResponseError> {
+    ) -> Result<(Option<&'b str>, Option<DeflateParams>), ResponseError> {
         let mut upgrade: Option<&[u8]> = None;
         let mut upgrades = 0usize;
         let mut connection_seen = false;
@@ -412,6 +442,8 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         let mut accept: Option<&[u8]> = None;
         let mut accepts = 0usize;
         let mut unoffered_extension = false;
+        let mut deflate = None;
+        let mut deflate_error = None;
         let mut protocol: Option<&'b [u8]> = None;
         let mut protocols = 0usize;
         for h in headers {
@@ -427,8 +459,28 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
                 accepts += 1;
                 accept = Some(h.value);
             } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-                unoffered_extension |= ListSplit::new(h.value)
-                    .any(|item| !self.request.offered_extension(extension_name(item)));
+                for item in ListSplit::new(h.value) {
+                    let name = extension_name(item);
+                    unoffered_extension |= !self.request.offered_extension(name);
+                    if let (Some(offer), true) = (
+                        self.request.deflate,
+                        name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE.as_bytes()),
+                    ) {
+                        // RFC 7692 §5: the server accepts at most one offer. The first
+                        // problem is reported after the RFC 6455 checks below.
+                        let checked = match (deflate, core::str::from_utf8(item)) {
+                            (Some(_), _) => Err(DeflateError::DuplicateParameter),
+                            (None, Ok(item)) => offer.check_response(item),
+                            (None, Err(_)) => Err(DeflateError::Malformed),
+                        };
+                        match checked {
+                            Ok(params) => deflate = Some(params),
+                            Err(e) => {
+                                deflate_error.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
             } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
                 for item in ListSplit::new(h.value) {
                     protocols += 1;
@@ -461,21 +513,26 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         if unoffered_extension {
             return Err(ResponseError::ExtensionNotOffered);
         }
+        // RFC 7692 §7.1: a permessage-deflate response the offer does not allow.
+        if let Some(e) = deflate_error {
+            return Err(ResponseError::Deflate(e));
+        }
         // 6. The subprotocol, if any, must be one that was offered; there can be only one.
         if protocols > 1 {
             return Err(ResponseError::MultipleProtocols);
         }
-        match protocol {
-            None => Ok(None),
-            Some(chosen) => self
-                .request
-                .protocols
-                .iter()
-                .find(|offered| offered.as_bytes() == chosen)
-                .and_then(|_| core::str::from_utf8(chosen).ok())
-                .map(Some)
-                .ok_or(ResponseError::ProtocolNotOffered),
-        }
+        let protocol = match protocol {
+            None => None,
+            Some(chosen) => Some(
+                self.request
+                    .protocols
+                    .iter()
+                    .find(|offered| offered.as_bytes() == chosen)
+                    .and_then(|_| core::str::from_utf8(chosen).ok())
+                    .ok_or(ResponseError::ProtocolNotOffered)?,
+            ),
+        };
+        Ok((protocol, deflate))
     }
 }
 
@@ -501,6 +558,7 @@ pub struct ClientResponse<'b> {
     buf: &'b [u8],
     consumed: usize,
     protocol: Option<&'b str>,
+    deflate: Option<DeflateParams>,
 }
 
 impl<'b> ClientResponse<'b> {
@@ -528,6 +586,13 @@ impl<'b> ClientResponse<'b> {
     /// (RFC 6455 §4.1, response rule 6). `None` means no subprotocol is in use.
     pub fn protocol(&self) -> Option<&'b str> {
         self.protocol
+    }
+
+    /// The permessage-deflate parameters in use, if the request offered it
+    /// ([`ClientRequest::with_deflate`]) and the server accepted; the response was checked
+    /// against the offer (RFC 7692 §7.1).
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// The extensions the server accepted, one item per extension with its parameters (e.g.
@@ -595,6 +660,9 @@ pub enum ResponseError {
     MultipleProtocols,
     /// The server accepted an extension the client did not offer.
     ExtensionNotOffered,
+    /// The server's permessage-deflate response is not one the offer allows (RFC 7692 §7.1):
+    /// the client must fail the connection.
+    Deflate(DeflateError),
 }
 
 impl core::fmt::Display for ResponseError {
@@ -643,6 +711,7 @@ impl core::fmt::Display for ResponseError {
             ResponseError::ExtensionNotOffered => {
                 f.write_str("server accepted an extension the client did not offer")
             }
+            ResponseError::Deflate(e) => write!(f, "invalid permessage-deflate response: {e}"),
         }
     }
 }

@@ -18,9 +18,11 @@
 //! the next offer: a bad offer never fails the handshake. A client *fails* the connection when
 //! the response is not one it can accept ([`DeflateError`]).
 //!
-//! Window bits 8 to 15 parse, but zlib-family compressors cannot compress with a raw window of
-//! 2^8 (their smallest is 2^9): a server asked for `server_max_window_bits=8` declines that
-//! offer unless its configuration's floor ([`DeflateConfig::min_window_bits`]) is 8.
+//! Window bits 8 to 15 parse. zlib-family compressors cannot compress with a raw window of
+//! 2^8 (their smallest is 2^9), but with 2^9 they never reach back more than 250 bytes, within
+//! a 256-byte window: the `deflate` feature's compressor honours 8 that way, so the default
+//! floor ([`DeflateConfig::min_window_bits`]) is 8. A server whose compressor cannot do that
+//! sets the floor to 9 and declines offers asking for less.
 //!
 //! This module only negotiates; compressing and inflating with the agreed
 //! [`DeflateParams`] is the `deflate` feature's engine extension (RFC 7692 §6–7.2).
@@ -93,20 +95,21 @@ pub struct DeflateConfig {
     /// The largest window we inflate with: we limit the client to it when it offers
     /// `client_max_window_bits`, and decline its offers that do not when this is below 15.
     pub client_max_window_bits: u8,
-    /// The smallest window our compressor can use: offers asking for less are declined.
-    /// 9 for zlib-family compressors (they cannot compress with a raw window of 2^8).
+    /// The smallest window our compressor can honour: offers asking for less are declined.
+    /// 8 by default (the `deflate` feature compresses with 2^9 and stays within 256 bytes);
+    /// 9 for a zlib-family compressor used directly, which cannot compress with a raw 2^8.
     pub min_window_bits: u8,
 }
 
 impl DeflateConfig {
-    /// The best-ratio defaults: context takeover both ways, 32 KiB windows, 9-bit floor.
+    /// The best-ratio defaults: context takeover both ways, 32 KiB windows, 8-bit floor.
     pub const fn new() -> DeflateConfig {
         DeflateConfig {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             server_max_window_bits: MAX_WINDOW_BITS,
             client_max_window_bits: MAX_WINDOW_BITS,
-            min_window_bits: 9,
+            min_window_bits: MIN_WINDOW_BITS,
         }
     }
 

@@ -10,6 +10,7 @@
 
 use base64::Engine as _;
 
+use super::deflate::{negotiate, Accepted, DeflateConfig};
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
 use super::scan::{HeadScanner, Scan};
 use super::write::{put_extra_headers, reason_phrase, Writer};
@@ -373,6 +374,13 @@ impl<'b> Request<'b> {
         ListItems::new(self.head(), "sec-websocket-extensions")
     }
 
+    /// The first permessage-deflate offer of the client's that `config` accepts (RFC 7692 §5),
+    /// to pass to [`Accept::with_deflate`]; `None` to go on without compression. Offers that
+    /// cannot be taken are declined, never an error.
+    pub fn negotiate_deflate(&self, config: &DeflateConfig) -> Option<Accepted> {
+        negotiate(self.extensions(), config)
+    }
+
     /// The value of the first header field called `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
         self.headers().first_value(name)
@@ -438,8 +446,23 @@ impl<'b> Request<'b> {
         if let Some(protocol) = response.protocol {
             w.put_header("Sec-WebSocket-Protocol", protocol.as_bytes());
         }
-        if let Some(extensions) = response.extensions {
-            w.put_header("Sec-WebSocket-Extensions", extensions.as_bytes());
+        match (response.deflate, response.extensions) {
+            (None, None) => {}
+            (None, Some(extensions)) => {
+                w.put_header("Sec-WebSocket-Extensions", extensions.as_bytes())
+            }
+            (Some(accepted), extensions) => {
+                // At most 124 bytes: every parameter, each once.
+                let mut item = [0u8; 128];
+                let n = accepted.write_response(&mut item)?;
+                w.put(b"Sec-WebSocket-Extensions: ");
+                w.put(item.get(..n).unwrap_or(&[]));
+                if let Some(extensions) = extensions {
+                    w.put(b", ");
+                    w.put(extensions.as_bytes());
+                }
+                w.put(b"\r\n");
+            }
         }
         put_extra_headers(&mut w, response.headers, ACCEPT_RESERVED)?;
         w.put(b"\r\n");
@@ -452,6 +475,7 @@ impl<'b> Request<'b> {
 pub struct Accept<'a> {
     protocol: Option<&'a str>,
     extensions: Option<&'a str>,
+    deflate: Option<Accepted>,
     headers: &'a [(&'a str, &'a str)],
 }
 
@@ -461,6 +485,7 @@ impl<'a> Accept<'a> {
         Accept {
             protocol: None,
             extensions: None,
+            deflate: None,
             headers: &[],
         }
     }
@@ -476,6 +501,14 @@ impl<'a> Accept<'a> {
     /// e.g. `"permessage-deflate; server_no_context_takeover"` (RFC 6455 §9.1).
     pub const fn with_extensions(mut self, extensions: &'a str) -> Self {
         self.extensions = Some(extensions);
+        self
+    }
+
+    /// Accepts permessage-deflate with the offer [`Request::negotiate_deflate`] chose: the
+    /// response names it first in `Sec-WebSocket-Extensions`, with the parameters the client
+    /// must know (RFC 7692 §7.1).
+    pub const fn with_deflate(mut self, accepted: Accepted) -> Self {
+        self.deflate = Some(accepted);
         self
     }
 

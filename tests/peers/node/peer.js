@@ -7,6 +7,27 @@ const WebSocket = require('ws');
 
 const [mode, arg, ...protocols] = process.argv.slice(2);
 
+// permessage-deflate, from PEER_DEFLATE: unset = the library's default (a server does not
+// accept it, a client offers it), `off`, `on` (context takeover), `nct` (no context takeover
+// either way), `bits` (server window 2^10, client window 2^9). Every message is compressed
+// (threshold 0), whatever its size.
+function deflateOptions() {
+  switch (process.env.PEER_DEFLATE) {
+    case undefined: return undefined;
+    case 'off': return false;
+    case 'on': return { threshold: 0 };
+    case 'nct': return { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true };
+    case 'bits': return { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 9 };
+    default: throw new Error(`PEER_DEFLATE=${process.env.PEER_DEFLATE}?`);
+  }
+}
+
+// With PEER_DEFLATE set, the negotiated extensions are printed after the `open` line.
+function opened(ws) {
+  console.log(`open protocol=${ws.protocol}`);
+  if (process.env.PEER_DEFLATE !== undefined) console.log(`extensions ${ws.extensions}`);
+}
+
 function serve(ws) {
   ws.on('message', (data, isBinary) => {
     const text = isBinary ? null : data.toString();
@@ -62,19 +83,22 @@ function command(ws, cmd) {
 }
 
 if (mode === 'server') {
+  const deflate = deflateOptions();
   const wss = new WebSocket.Server({
     host: '127.0.0.1',
     port: Number(arg),
+    ...(deflate === undefined ? {} : { perMessageDeflate: deflate }),
     handleProtocols: (offered) => (offered.has('chat.v2') ? 'chat.v2' : offered.has('chat') ? 'chat' : false),
   });
   wss.on('listening', () => console.log(`listening ${wss.address().port}`));
   wss.on('connection', (ws) => {
-    console.log(`open protocol=${ws.protocol}`);
+    opened(ws);
     serve(ws);
   });
 } else if (mode === 'client') {
-  const ws = new WebSocket(arg, protocols);
-  ws.on('open', () => console.log(`open protocol=${ws.protocol}`));
+  const deflate = deflateOptions();
+  const ws = new WebSocket(arg, protocols, deflate === undefined ? {} : { perMessageDeflate: deflate });
+  ws.on('open', () => opened(ws));
   serve(ws);
 } else {
   console.error('usage: peer.js server PORT | client URL [PROTOCOL...]');

@@ -13,6 +13,10 @@ import sys
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
 
 
 def say(line):
@@ -84,8 +88,28 @@ def pick_subprotocol(connection, offered):
     return None
 
 
+def deflate_options(server):
+    """permessage-deflate, from PEER_DEFLATE: unset = the library's default (on both sides),
+    `off`, `on` (context takeover), `nct` (no context takeover either way), `bits` (server
+    window 2^10, client window 2^9)."""
+    mode = os.environ.get("PEER_DEFLATE")
+    if mode is None:
+        return {}
+    if mode == "off":
+        return {"compression": None}
+    params = {
+        "on": {},
+        "nct": {"server_no_context_takeover": True, "client_no_context_takeover": True},
+        "bits": {"server_max_window_bits": 10, "client_max_window_bits": 9},
+    }[mode]
+    factory = ServerPerMessageDeflateFactory if server else ClientPerMessageDeflateFactory
+    return {"compression": None, "extensions": [factory(**params)]}
+
+
 async def echo(ws):
     say(f"open protocol={ws.subprotocol or ''}")
+    if os.environ.get("PEER_DEFLATE") is not None:
+        say(f"extensions {ws.response.headers.get('Sec-WebSocket-Extensions', '')}")
     try:
         async for message in ws:
             if isinstance(message, str) and message.startswith("cmd:"):
@@ -112,11 +136,18 @@ async def main():
             select_subprotocol=pick_subprotocol,
             max_size=None,
             ping_interval=None,
+            **deflate_options(server=True),
         ) as server:
             say(f"listening {server.sockets[0].getsockname()[1]}")
             await asyncio.Future()
     else:
-        async with connect(arg, subprotocols=protocols or None, max_size=None, ping_interval=None) as ws:
+        async with connect(
+            arg,
+            subprotocols=protocols or None,
+            max_size=None,
+            ping_interval=None,
+            **deflate_options(server=False),
+        ) as ws:
             await echo(ws)
 
 
