@@ -7,16 +7,11 @@
 //! processes a user would run (built by `cargo test`), with their log line checked too.
 //! Client role: our std and tokio clients against a raw server.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use sockeye_test_support::{
-    client_handshake, frame, frame_header, masked_frame, raw_server, read_close_then_eof, KEY, WAIT,
+    frame, frame_header, masked_frame, raw_server, read_close_then_eof, ExampleServer, KEY, WAIT,
 };
 
 /// A server that closes the transport "at once" does it this fast: far below the 5 s close
@@ -25,82 +20,6 @@ use sockeye_test_support::{
 const AT_ONCE: Duration = Duration::from_secs(2);
 
 // ------------------------------------------------------------------------- server role
-
-/// One of the example echo servers, running as its own process.
-struct ExampleServer {
-    child: Child,
-    addr: String,
-    lines: Receiver<String>,
-}
-
-impl ExampleServer {
-    fn start(name: &str) -> ExampleServer {
-        let exe = example_path(name);
-        let mut child = Command::new(&exe)
-            .arg("127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .rsplit("ws://")
-            .next()
-            .unwrap_or_else(|| panic!("{name} printed {line:?}"))
-            .to_owned();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        ExampleServer { child, addr, lines }
-    }
-
-    /// A raw TCP connection that completed the opening handshake.
-    fn connect(&self) -> TcpStream {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        client_handshake(&mut stream, &self.addr);
-        stream
-    }
-
-    /// The server's next log line (one per closure).
-    fn log_line(&self) -> String {
-        self.lines
-            .recv_timeout(WAIT)
-            .expect("the server logs the closure")
-    }
-}
-
-impl Drop for ExampleServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
-fn example_path(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop(); // the test binary
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds the examples with the tests (or run `cargo build --examples`)",
-        path.display()
-    );
-    path
-}
 
 const SERVERS: [&str; 2] = ["echo_server", "echo_server_std"];
 

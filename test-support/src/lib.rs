@@ -4,8 +4,11 @@
 //! exact bytes and when TCP closed. Used by the std, tokio and embedded adapters' loopback tests
 //! and by `tests/failing.rs`; never published.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -302,4 +305,110 @@ impl Drop for Tinyproxy {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+// ------------------------------------------------------------------------- example servers
+
+/// One of the example servers (`echo_server`, `echo_server_std`), running as the process a
+/// user would run: built by `cargo test` with the tests, on an ephemeral port. Killed on drop.
+pub struct ExampleServer {
+    child: Child,
+    /// The `host:port` it listens on.
+    pub addr: String,
+    lines: Receiver<String>,
+}
+
+impl ExampleServer {
+    /// Starts example `name` on `127.0.0.1:0`.
+    pub fn start(name: &str) -> ExampleServer {
+        ExampleServer::start_with(name, &[])
+    }
+
+    /// Starts example `name` on `127.0.0.1:0` with extra command-line `args`.
+    pub fn start_with(name: &str, args: &[&str]) -> ExampleServer {
+        let exe = example_path(name);
+        let mut child = Command::new(&exe)
+            .arg("127.0.0.1:0")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .rsplit("ws://")
+            .next()
+            .unwrap_or_else(|| panic!("{name} printed {line:?}"))
+            .to_owned();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ExampleServer { child, addr, lines }
+    }
+
+    /// A raw TCP connection that completed the opening handshake.
+    pub fn connect(&self) -> TcpStream {
+        self.connect_with("").0
+    }
+
+    /// A raw TCP connection that completed the opening handshake with `extra` header lines
+    /// (each ending in CRLF) in the request; returns it with the server's response head.
+    pub fn connect_with(&self, extra: &str) -> (TcpStream, String) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n",
+            self.addr
+        )
+        .unwrap();
+        let head = read_head(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head:?}");
+        (stream, head)
+    }
+
+    /// The server's next log line (one per closure).
+    pub fn log_line(&self) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .expect("the server logs the closure")
+    }
+
+    /// The process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ExampleServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
+pub fn example_path(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples with the tests (or run `cargo build --examples`)",
+        path.display()
+    );
+    path
 }
