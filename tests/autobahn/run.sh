@@ -10,13 +10,12 @@
 # It installs wstest if needed (setup.sh), builds the examples once in release
 # mode, runs the selected runs one after another, prints a per-section table and
 # the wall time of each, and exits 0 only if every run passes (see summarize.py:
-# every case OK, or INFORMATIONAL where autobahn marks it so; UNIMPLEMENTED only
-# in 12.*/13.*). Reports go to tests/autobahn/reports/<run>/ (index.html there).
+# every case OK, or INFORMATIONAL where autobahn marks it so; nothing
+# UNIMPLEMENTED: 12.* and 13.* are permessage-deflate, which sockeye implements). Reports go to tests/autobahn/reports/<run>/ (index.html there).
 #
 # Environment (all optional):
 #   AUTOBAHN_CASES           case patterns to run                  (default "*")
-#   AUTOBAHN_EXCLUDE         case patterns to skip                 (default "12.* 13.*",
-#                            permessage-deflate; set it to "" to run them too)
+#   AUTOBAHN_EXCLUDE         case patterns to skip                 (default none)
 #   AUTOBAHN_TIMEOUT         limit for each run, in seconds        (default 300)
 #   AUTOBAHN_REPORTS         report directory                      (default tests/autobahn/reports)
 #   AUTOBAHN_PREFIX          where setup.sh installs wstest        (default /opt/autobahn)
@@ -40,8 +39,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 # What to run. Case patterns use wstest's syntax ("6.4.*", "9.*", "1.1.1").
 read -r -a CASES <<< "${AUTOBAHN_CASES:-*}"
-read -r -a EXCLUDE <<< "${AUTOBAHN_EXCLUDE-12.* 13.*}"
-UNIMPLEMENTED_OK=12,13  # sections where UNIMPLEMENTED passes (permessage-deflate)
+read -r -a EXCLUDE <<< "${AUTOBAHN_EXCLUDE-}"
+UNIMPLEMENTED_OK=""  # sections where UNIMPLEMENTED passes: none (strict)
 TIMEOUT=${AUTOBAHN_TIMEOUT:-300}
 REPORTS=${AUTOBAHN_REPORTS:-$HERE/reports}
 PREFIX=${AUTOBAHN_PREFIX:-/opt/autobahn}

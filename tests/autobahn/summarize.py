@@ -13,7 +13,7 @@ verdicts and the reason text from the case's own JSON report.
 A case passes when
   - `behavior` is OK, or INFORMATIONAL (set by autobahn itself, for all peers,
     on 7.1.6, 7.13.1 and 7.13.2), or UNIMPLEMENTED in a section listed in
-    --unimplemented-ok (default 12,13: permessage-deflate, not implemented yet);
+    --unimplemented-ok (default none);
   - and `behaviorClose` is OK, or the same INFORMATIONAL/UNIMPLEMENTED verdict
     as an accepted `behavior`.
 NON-STRICT therefore fails, and so does every case listed in --expect-cases
@@ -153,8 +153,8 @@ def main(argv=None):
     ap.add_argument("--agent", help="judge only this agent; it must be in the report")
     ap.add_argument("--expect-cases", metavar="FILE",
                     help="file with the case ids that should be in the report, one a line")
-    ap.add_argument("--unimplemented-ok", metavar="SECTIONS", default="12,13",
-                    help="comma-separated sections where UNIMPLEMENTED passes (default 12,13)")
+    ap.add_argument("--unimplemented-ok", metavar="SECTIONS", default="",
+                    help="comma-separated sections where UNIMPLEMENTED passes (default none)")
     ap.add_argument("--title", help="label for the output (default: the agent name)")
     ap.add_argument("--json", dest="json_out", metavar="OUT", help="also write the verdict as JSON here")
     args = ap.parse_args(argv)
