@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- [ADDR]      (default 127.0.0.1:9001)
+//! cargo run --release --example echo_server -- [ADDR] --tls CERT KEY   (wss://, PEM files)
 //! ```
 //!
 //! It is the server the Autobahn|Testsuite runs against (`tests/autobahn/run.sh server`), and
@@ -12,20 +13,63 @@
 
 use std::net::SocketAddr;
 
-use sockeye_tokio::{Error, WebSocket};
-use tokio::net::{TcpListener, TcpStream};
+use sockeye_tokio::tls::tls_accept;
+use sockeye_tokio::{Config, Error, TlsAcceptor, WebSocket};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let mut addr = "127.0.0.1:9001".to_owned();
+    // `--tls CERT KEY`: serve wss:// with this certificate chain and private key (PEM).
+    let mut tls: Option<TlsAcceptor> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--tls" {
+            let (Some(cert), Some(key)) = (args.next(), args.next()) else {
+                eprintln!("echo_server: --tls takes two files: CERT KEY (PEM)");
+                std::process::exit(2);
+            };
+            let read = |path: &str| {
+                std::fs::read(path).unwrap_or_else(|e| {
+                    eprintln!("echo_server: cannot read {path}: {e}");
+                    std::process::exit(2)
+                })
+            };
+            match TlsAcceptor::from_pem(&read(&cert), &read(&key)) {
+                Ok(acceptor) => tls = Some(acceptor),
+                Err(e) => {
+                    eprintln!("echo_server: --tls {cert} {key}: {e}");
+                    std::process::exit(2);
+                }
+            }
+        } else {
+            addr = arg;
+        }
+    }
     let listener = TcpListener::bind(&addr).await?;
-    eprintln!("echo_server: listening on ws://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    eprintln!(
+        "echo_server: listening on {scheme}://{}",
+        listener.local_addr()?
+    );
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve(stream, peer));
+                let _ = stream.set_nodelay(true);
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(serve(stream, peer));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            match tls_accept(stream, &acceptor, &Config::default()).await {
+                                Ok(stream) => serve(stream, peer).await,
+                                Err(e) => println!("{peer} TLS handshake failed: {e}"),
+                            }
+                        });
+                    }
+                }
             }
             // E.g. out of file descriptors: keep serving the connections we have.
             Err(e) => eprintln!("echo_server: accept failed: {e}"),
@@ -33,8 +77,7 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: SocketAddr) {
     let mut ws = match WebSocket::accept(stream).await {
         Ok(ws) => ws,
         Err(e) => {

@@ -267,6 +267,9 @@ pub enum TransportError {
     Unreachable,
     /// The TLS layer failed (bad record, alert).
     Tls,
+    /// The TCP connection under TLS ended without the peer's TLS `close_notify` alert: the
+    /// stream was cut, not closed (RFC 8446 §6.1 calls this truncation).
+    TlsTruncated,
     /// Any other transport failure.
     Other,
 }
@@ -282,6 +285,9 @@ impl TransportError {
             TransportError::TimedOut => "the operating system timed the connection out",
             TransportError::Unreachable => "the network or host became unreachable",
             TransportError::Tls => "the TLS layer failed",
+            TransportError::TlsTruncated => {
+                "the TLS session ended without close_notify (TCP closed under TLS)"
+            }
             TransportError::Other => "the transport failed",
         }
     }
@@ -527,6 +533,10 @@ fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static
         }
         AbnormalCause::Transport(TransportError::ConnectionReset) => {
             "the peer process died or an intermediary (proxy, firewall, load balancer) aborted the connection"
+        }
+        AbnormalCause::Transport(TransportError::TlsTruncated) => {
+            "the peer, or a TLS terminator in front of it, closed TCP without shutting TLS down: it crashed, \
+             or its TLS layer skips close_notify; a cut connection looks the same"
         }
         AbnormalCause::Transport(_) => "check the network path to the peer",
         AbnormalCause::Eof => match phase {

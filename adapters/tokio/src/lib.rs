@@ -60,13 +60,18 @@ mod inner;
 mod pool;
 pub mod reconnect;
 mod split;
+pub mod tls;
 mod websocket;
 
 pub use reconnect::{
     default_retry_connect, GiveUpReason, ReconnectConfig, ReconnectEvent, ReconnectingClient,
     StopHandle,
 };
+pub use sockeye_core::adapter::tls::TlsError;
+#[cfg(feature = "rustls")]
+pub use sockeye_core::adapter::tls::{TlsAcceptor, TlsConnector};
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
+pub use tls::MaybeTlsStream;
 pub use websocket::WebSocket;
 
 pub use sockeye_core;

@@ -127,6 +127,10 @@ pub struct ClientOptions<'a> {
     /// Through which HTTP proxy to connect (`connect` only; `client` runs over a stream you
     /// opened). Direct by default; [`ProxySetting::FromEnv`] reads `https_proxy` and friends.
     pub proxy: ProxySetting<'a>,
+    /// The TLS settings for `wss://` (`connect` only): a private CA, client certificates,
+    /// pinning. `None`: [`TlsConnector::with_default_roots`](super::tls::TlsConnector::with_default_roots).
+    #[cfg(feature = "rustls")]
+    pub tls: Option<&'a super::tls::TlsConnector>,
 }
 
 impl<'a> ClientOptions<'a> {
@@ -138,6 +142,8 @@ impl<'a> ClientOptions<'a> {
             headers: &[],
             origin: None,
             proxy: ProxySetting::Direct,
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
     }
 
@@ -162,6 +168,13 @@ impl<'a> ClientOptions<'a> {
     /// Sets [`proxy`](Self::proxy).
     pub const fn with_proxy(mut self, proxy: ProxySetting<'a>) -> ClientOptions<'a> {
         self.proxy = proxy;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    #[cfg(feature = "rustls")]
+    pub const fn with_tls(mut self, tls: &'a super::tls::TlsConnector) -> ClientOptions<'a> {
+        self.tls = Some(tls);
         self
     }
 
