@@ -153,7 +153,9 @@ impl fmt::Display for TlsError {
                     None => write!(f, "the peer refused the TLS handshake with alert {alert}")?,
                 }
                 f.write_str(match *alert {
-                    42 | 48 | 116 => "; it wants a client certificate it trusts",
+                    42 | 48 => "; it does not trust the certificate this side presented (a client: \
+                               give it the server's CA; a server: it wants a client certificate it trusts)",
+                    116 => "; it wants a client certificate it trusts",
                     70 | 71 | 40 => "; the two sides share no TLS version or cipher suite: check the server's TLS settings",
                     112 => "; the server has no certificate for this host name",
                     120 => "; the server does not offer HTTP/1.1 over ALPN",
@@ -494,6 +496,8 @@ mod tests {
         let alert = TlsError::AlertReceived { alert: 116 }.to_string();
         assert!(alert.contains("certificate_required"), "{alert}");
         assert!(alert.contains("client certificate"), "{alert}");
+        let alert = TlsError::AlertReceived { alert: 48 }.to_string();
+        assert!(alert.contains("unknown_ca") && alert.contains("does not trust"), "{alert}");
     }
 
     #[cfg(feature = "rustls")]
