@@ -1,9 +1,9 @@
 //! `wss://` over blocking TCP: the stream [`WebSocket::connect`](crate::WebSocket::connect)
 //! returns ([`MaybeTlsStream`]), and — with the feature `rustls` — the TLS handshake of a
-//! client and of a server ([`tls_accept`]) over `rustls::StreamOwned`.
+//! client and of a server (`tls_accept`) over `rustls::StreamOwned`.
 //!
 //! The TLS handshake runs to its end before the WebSocket handshake starts, bounded by the
-//! same [`Config::handshake_timeout`], so that its failures come back as
+//! same [`Config::handshake_timeout`](crate::Config::handshake_timeout), so that its failures come back as
 //! [`Error::Tls`](crate::Error::Tls) with their cause rather than as an I/O error in the middle
 //! of the upgrade. Once the connection runs, a TLS failure ends it like any transport failure:
 //! a bad record or alert is [`TransportError::Tls`](crate::TransportError::Tls), and a socket

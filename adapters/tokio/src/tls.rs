@@ -1,6 +1,6 @@
 //! `wss://` over tokio: the stream [`WebSocket::connect`](crate::WebSocket::connect) returns
 //! ([`MaybeTlsStream`]), and — with the feature `rustls` — the TLS handshake of a client and of
-//! a server ([`tls_accept`]) with `tokio-rustls`.
+//! a server (`tls_accept`) with `tokio-rustls`.
 //!
 //! The TLS handshake runs to its end before the WebSocket handshake starts, bounded by the
 //! same [`Config::handshake_timeout`](crate::Config::handshake_timeout), so its failures come

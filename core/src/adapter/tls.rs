@@ -1,6 +1,6 @@
 //! TLS for `wss://` clients and servers: what a TLS failure means ([`TlsError`], always
 //! available with `std`), and — with the feature `rustls` — the rustls configurations the
-//! adapters use ([`TlsConnector`], [`TlsAcceptor`]).
+//! adapters use (`TlsConnector`, `TlsAcceptor`).
 //!
 //! # Choices
 //!
@@ -13,7 +13,7 @@
 //!   system trusts (including a corporate CA installed there); `webpki-roots` trusts the Mozilla
 //!   roots compiled into the program. With both, the platform verifier is used. With neither,
 //!   `connect("wss://…")` fails with [`TlsError::NoRootStore`] unless the options carry a
-//!   [`TlsConnector`] of your own ([`TlsConnector::new`] with any `ClientConfig`: a private CA,
+//!   `TlsConnector` of your own (`TlsConnector::new` with any `ClientConfig`: a private CA,
 //!   client certificates, pinning).
 //! - **ALPN `http/1.1`** is offered (and, by a server, accepted) unless a configuration you
 //!   pass sets its own list: a WebSocket upgrade is an HTTP/1.1 request (RFC 6455 §4.1), and an
@@ -70,7 +70,7 @@ pub enum TlsError {
         detail: String,
     },
     /// `wss://` was asked for, but nothing to verify a server with was configured: no feature
-    /// with roots (`webpki-roots`, `platform-verifier`) and no [`TlsConnector`] in the options.
+    /// with roots (`webpki-roots`, `platform-verifier`) and no `TlsConnector` in the options.
     NoRootStore,
     /// The crypto provider cannot build a usable configuration (no cipher suite or key exchange
     /// for the protocol versions).
@@ -497,7 +497,10 @@ mod tests {
         assert!(alert.contains("certificate_required"), "{alert}");
         assert!(alert.contains("client certificate"), "{alert}");
         let alert = TlsError::AlertReceived { alert: 48 }.to_string();
-        assert!(alert.contains("unknown_ca") && alert.contains("does not trust"), "{alert}");
+        assert!(
+            alert.contains("unknown_ca") && alert.contains("does not trust"),
+            "{alert}"
+        );
     }
 
     #[cfg(feature = "rustls")]
