@@ -108,11 +108,11 @@ impl AsyncWrite for MaybeTlsStream {
 #[cfg(feature = "rustls")]
 pub use with_rustls::*;
 
+pub use sockeye_core::adapter::tls::TlsError;
 /// The configurations (`TlsConnector`, `TlsAcceptor`), the error, and the rustls crate they
 /// are built on, here as at the crate root.
 #[cfg(feature = "rustls")]
 pub use sockeye_core::adapter::tls::{rustls, TlsAcceptor, TlsConnector};
-pub use sockeye_core::adapter::tls::TlsError;
 
 #[cfg(feature = "rustls")]
 mod with_rustls {

@@ -128,8 +128,8 @@ pub struct ClientOptions<'a> {
     /// opened). Direct by default; [`ProxySetting::FromEnv`] reads `https_proxy` and friends.
     pub proxy: ProxySetting<'a>,
     /// The TLS settings for `wss://` (`connect` only): a private CA, client certificates,
-    /// pinning. `None`: [`TlsConnector::with_default_roots`](super::tls::TlsConnector::with_default_roots).
-    #[cfg(feature = "rustls")]
+    /// pinning. `None`: the roots of the enabled feature (`TlsConnector::with_default_roots`).
+    /// The field exists in every build; without the feature `rustls` it can only be `None`.
     pub tls: Option<&'a super::tls::TlsConnector>,
 }
 
@@ -142,7 +142,6 @@ impl<'a> ClientOptions<'a> {
             headers: &[],
             origin: None,
             proxy: ProxySetting::Direct,
-            #[cfg(feature = "rustls")]
             tls: None,
         }
     }

@@ -201,6 +201,15 @@ impl std::error::Error for TlsError {}
 #[cfg(feature = "rustls")]
 pub use with_rustls::*;
 
+/// A client's TLS settings. This build has no TLS (the feature `rustls` is off): the type
+/// exists so that `ClientOptions::tls` is the same field in every build, but no value of it
+/// can be made, and `ClientOptions::tls` is always `None`.
+#[cfg(not(feature = "rustls"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConnector {
+    _none: core::convert::Infallible,
+}
+
 /// The rustls crate these types are built on, for building your own `ClientConfig` or
 /// `ServerConfig` with the same version.
 #[cfg(feature = "rustls")]
