@@ -30,7 +30,7 @@ use embedded_tls::{
     TlsConnection, TlsContext, TlsError, TlsVerifier,
 };
 use sockeye_embedded::{
-    connect, ClientRequest, CloseCode, Clock, Closure, Config, HandshakeError, Message, Storage,
+    connect, ClientRequest, Clock, CloseCode, Closure, Config, HandshakeError, Message, Storage,
 };
 
 /// The ALPN protocol a WebSocket upgrade runs over (RFC 6455 §4.1: an HTTP/1.1 request).
@@ -117,9 +117,7 @@ where
     R: CryptoRngCore,
     T: TlsClock,
 {
-    let config = TlsConfig::new()
-        .with_server_name(host)
-        .with_alpn(HTTP_1_1);
+    let config = TlsConfig::new().with_server_name(host).with_alpn(HTTP_1_1);
     let mut tls: TlsConnection<'_, S, Aes128GcmSha256> =
         TlsConnection::new(socket, tls_read, tls_write);
     let provider = VerifyingProvider::<R, T>::new(rng, ca_der);
@@ -129,16 +127,9 @@ where
 
     let report = {
         let request = ClientRequest::from_parts(host, path);
-        let (mut ws, _protocol) = connect(
-            &mut tls,
-            clock,
-            storage,
-            request,
-            random,
-            Config::new(),
-        )
-        .await
-        .map_err(Error::Handshake)?;
+        let (mut ws, _protocol) = connect(&mut tls, clock, storage, request, random, Config::new())
+            .await
+            .map_err(Error::Handshake)?;
         // Every failure after the upgrade ends in the connection's one closure, when it ended.
         let ended = |ws: &sockeye_embedded::WebSocket<'_, _, _>, e| match ws.closure() {
             Some(closure) => Error::Closed(closure),
