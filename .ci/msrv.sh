@@ -91,9 +91,12 @@ check "$core_msrv" core -- \
   "-p sockeye-core" "-p sockeye-core --features alloc" "-p sockeye-core --features std"
 check "$embedded_msrv" core adapters/embedded -- \
   "-p sockeye-embedded" "-p sockeye-embedded --features embassy-time,defmt"
-check "$std_msrv" core adapters/std -- "-p sockeye-std"
-check "$tokio_msrv" core adapters/tokio -- "-p sockeye-tokio"
+check "$std_msrv" core adapters/std -- "-p sockeye-std" \
+  "-p sockeye-std --features webpki-roots,platform-verifier"
+check "$tokio_msrv" core adapters/tokio -- "-p sockeye-tokio" \
+  "-p sockeye-tokio --features webpki-roots,platform-verifier"
 root_msrv=$workspace_msrv
 check "$root_msrv" . core adapters/std adapters/tokio adapters/embedded -- \
-  "-p sockeye" "-p sockeye --features tokio,embedded"
+  "-p sockeye" "-p sockeye --features tokio,embedded" \
+  "-p sockeye --features tokio,tls-webpki-roots,tls-platform-verifier"
 echo "msrv: every library crate builds with its declared rust-version"

@@ -122,6 +122,11 @@ fn inflated_text_that_is_not_utf8_and_undecodable_data_get_1007() {
                 .unwrap();
             let line = server.log_line();
             assert!(line.contains("code=1007"), "{name}, {what}: {line}");
+            // The closure says the extension was in use.
+            assert!(
+                line.ends_with("[permessage-deflate]"),
+                "{name}, {what}: {line}"
+            );
         }
     }
 }

@@ -26,8 +26,8 @@ use sockeye_core::handshake::deflate::DeflateParams;
 use sockeye_core::OpCode;
 use sockeye_std::{
     AbnormalCause, ClientOptions, CloseCode, CloseFrame, Closure, ClosureKind, Compression, Config,
-    Decision, EngineConfig, Error, Event, FailureEnd, Initiator, Message, MessageKind, Phase,
-    Request, TransportError,
+    Decision, EngineConfig, Error, Event, FailureEnd, Initiator, MaybeTlsStream, Message,
+    MessageKind, Phase, Request, TransportError,
 };
 
 /// The longest any single wait may take: for a line from the peer, a message, a handshake.
@@ -687,14 +687,13 @@ struct PeerProcess {
 }
 
 impl PeerProcess {
-    /// Starts the peer with `args`, and `PEER_DEFLATE=deflate` when given.
-    fn start_with(kind: PeerKind, args: &[&str], deflate: Option<&str>) -> PeerProcess {
-        let mut command = kind.command();
-        if let Some(mode) = deflate {
-            command.env("PEER_DEFLATE", mode);
-        }
-        let mut child = command
+    /// Starts the peer with `args` and extra environment variables (its TLS and
+    /// permessage-deflate modes).
+    fn start_with_env(kind: PeerKind, args: &[&str], env: &[(&str, &str)]) -> PeerProcess {
+        let mut child = kind
+            .command()
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -825,6 +824,16 @@ struct Setup {
     deflate: Option<&'static str>,
 }
 
+impl Setup {
+    /// The peer's environment for this setup (`PEER_DEFLATE`).
+    fn peer_env(&self) -> Vec<(&'static str, &'static str)> {
+        self.deflate
+            .map(|mode| ("PEER_DEFLATE", mode))
+            .into_iter()
+            .collect()
+    }
+}
+
 impl Default for Setup {
     fn default() -> Setup {
         Setup {
@@ -875,7 +884,8 @@ impl Case {
     fn open(self, setup: Setup) -> Connection {
         let (mut peer, ws) = match self.role {
             PeerRole::Server => {
-                let mut peer = PeerProcess::start_with(self.peer, &["server", "0"], setup.deflate);
+                let mut peer =
+                    PeerProcess::start_with_env(self.peer, &["server", "0"], &setup.peer_env());
                 let port = peer.expect_prefix("listening ");
                 let url = format!("ws://127.0.0.1:{port}/");
                 let options = ClientOptions::new()
@@ -892,7 +902,7 @@ impl Case {
                     let url = format!("ws://127.0.0.1:{port}/");
                     let mut args = vec!["client", url.as_str()];
                     args.extend_from_slice(setup.offer);
-                    PeerProcess::start_with(self.peer, &args, setup.deflate)
+                    PeerProcess::start_with_env(self.peer, &args, &setup.peer_env())
                 };
                 match self.adapter {
                     Adapter::Std => StdWs::accept(start, setup),
@@ -999,13 +1009,13 @@ fn accept_tcp(listener: &TcpListener, peer: &PeerProcess) -> TcpStream {
 
 /// The blocking adapter, with a [`Watchdog`] bounding every call.
 struct StdWs {
-    ws: sockeye_std::WebSocket<TcpStream>,
+    ws: sockeye_std::WebSocket<MaybeTlsStream>,
     watchdog: Watchdog,
 }
 
 impl StdWs {
-    fn boxed(ws: sockeye_std::WebSocket<TcpStream>) -> Box<dyn Ws> {
-        let socket = ws.get_ref().try_clone().expect("clone the socket");
+    fn boxed(ws: sockeye_std::WebSocket<MaybeTlsStream>) -> Box<dyn Ws> {
+        let socket = ws.get_ref().tcp().try_clone().expect("clone the socket");
         Box::new(StdWs {
             ws,
             watchdog: Watchdog::new(socket),
@@ -1028,6 +1038,7 @@ impl StdWs {
         let peer = start_peer(port);
         let stream = accept_tcp(&listener, &peer);
         stream.set_nodelay(true).expect("TCP_NODELAY");
+        let stream = MaybeTlsStream::Plain(stream);
         let ws = sockeye_std::WebSocket::accept_with(stream, setup.config, |request| {
             choose(request, setup.support)
         })
@@ -1039,7 +1050,7 @@ impl StdWs {
     fn timed<T>(
         &mut self,
         what: &str,
-        op: impl FnOnce(&mut sockeye_std::WebSocket<TcpStream>) -> T,
+        op: impl FnOnce(&mut sockeye_std::WebSocket<MaybeTlsStream>) -> T,
     ) -> T {
         self.watchdog.arm();
         let out = op(&mut self.ws);
@@ -1094,6 +1105,7 @@ impl Ws for StdWs {
         // would leave open.
         self.ws
             .get_ref()
+            .tcp()
             .shutdown(Shutdown::Both)
             .expect("shut the socket down");
     }
@@ -1182,7 +1194,7 @@ impl Drop for Watchdog {
 /// `tokio::time::timeout`.
 struct TokioWs {
     runtime: tokio::runtime::Runtime,
-    ws: Option<sockeye_tokio::WebSocket<tokio::net::TcpStream>>,
+    ws: Option<sockeye_tokio::WebSocket<sockeye_tokio::MaybeTlsStream>>,
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -1231,6 +1243,7 @@ impl TokioWs {
         )
         .unwrap_or_else(|e| panic!("tokio: accept: {e}\n{}", peer.describe()));
         stream.set_nodelay(true).expect("TCP_NODELAY");
+        let stream = sockeye_tokio::MaybeTlsStream::Plain(stream);
         let ws = block(
             &runtime,
             "the server handshake",
@@ -1250,7 +1263,7 @@ impl TokioWs {
         &mut self,
     ) -> (
         &tokio::runtime::Runtime,
-        &mut sockeye_tokio::WebSocket<tokio::net::TcpStream>,
+        &mut sockeye_tokio::WebSocket<sockeye_tokio::MaybeTlsStream>,
     ) {
         let ws = self.ws.as_mut().expect("the connection was cut");
         (&self.runtime, ws)
@@ -1318,5 +1331,168 @@ impl Drop for TokioWs {
     fn drop(&mut self) {
         let _inside = self.runtime.enter();
         self.ws = None;
+    }
+}
+
+// ------------------------------------------------------------------------------- over TLS
+
+/// The same peers over TLS (`wss://`, Node through `https`), with certificates made by the test
+/// (rcgen): each peer as a TLS server for both our clients and as a TLS client of both our TLS
+/// servers, and a peer process that dies in the middle of a frame — which cuts the TLS session
+/// without `close_notify`, as our closure must say.
+mod tls {
+    use super::*;
+    use sockeye_std::{TlsAcceptor, TlsConnector};
+    use sockeye_test_support::TestPki;
+
+    /// Starts `kind` as a TLS server; returns it and its port.
+    fn tls_server(kind: PeerKind, pki: &TestPki) -> (PeerProcess, u16) {
+        kind.ensure_installed();
+        let (cert, key) = (pki.path("cert.pem"), pki.path("key.pem"));
+        let mut peer = PeerProcess::start_with_env(
+            kind,
+            &["server", "0"],
+            &[("PEER_TLS_CERT", &cert), ("PEER_TLS_KEY", &key)],
+        );
+        let port = peer.expect_prefix("listening ").parse().expect("a port");
+        (peer, port)
+    }
+
+    fn talk_and_close(peer: &mut PeerProcess, ws: &mut dyn Ws) {
+        peer.expect_prefix("open protocol=");
+        ws.send_text("over TLS").expect("send");
+        expect_message(ws, &Message::Text("over TLS".into()));
+        let big = binary_of(1 << 20);
+        ws.send_binary(&big).expect("send 1 MiB");
+        expect_message(ws, &Message::Binary(big));
+        let closure = ws.close(CloseCode::NORMAL, "bye").expect("close");
+        assert!(closure.is_clean(), "{closure}\n{}", peer.describe());
+        peer.expect("closed code=1000 reason=bye");
+    }
+
+    fn peer_serves_both_clients(kind: PeerKind) {
+        let pki = TestPki::new();
+        let (mut peer, port) = tls_server(kind, &pki);
+        let connector = TlsConnector::with_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+        let options = ClientOptions::new().with_tls(&connector);
+        let url = format!("wss://localhost:{port}/");
+        talk_and_close(&mut peer, &mut *StdWs::connect(&url, &options));
+        talk_and_close(&mut peer, &mut *TokioWs::connect(&url, &options));
+    }
+
+    fn peer_dies_mid_frame(kind: PeerKind) {
+        let pki = TestPki::new();
+        let connector = TlsConnector::with_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+        let options = ClientOptions::new().with_tls(&connector);
+        for adapter in [Adapter::Std, Adapter::Tokio] {
+            let (mut peer, port) = tls_server(kind, &pki);
+            let url = format!("wss://localhost:{port}/");
+            let mut ws = match adapter {
+                Adapter::Std => StdWs::connect(&url, &options),
+                Adapter::Tokio => TokioWs::connect(&url, &options),
+            };
+            peer.expect_prefix("open protocol=");
+            ws.send_text("cmd:kill-mid-message").expect("send");
+            let closure = expect_closure(&mut *ws);
+            match closure.kind() {
+                ClosureKind::Abnormal {
+                    cause: AbnormalCause::Transport(TransportError::TlsTruncated),
+                    phase:
+                        Phase::FramePayload {
+                            received: 3,
+                            expected: 4096,
+                            ..
+                        },
+                } => {}
+                other => panic!(
+                    "{adapter:?}: expected a TLS session cut without close_notify mid-frame, got {other:?}: {closure}"
+                ),
+            }
+            let line = closure.to_string();
+            assert!(line.contains("without close_notify"), "{line}");
+            peer.wait_exit();
+        }
+    }
+
+    fn peer_client_against_our_servers(kind: PeerKind) {
+        kind.ensure_installed();
+        let pki = TestPki::new();
+        let acceptor =
+            TlsAcceptor::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+        let ca = pki.path("ca.pem");
+        let start = |port: u16| {
+            let url = format!("wss://localhost:{port}/");
+            PeerProcess::start_with_env(kind, &["client", &url], &[("PEER_TLS_CA", &ca)])
+        };
+
+        // std
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = start(listener.local_addr().unwrap().port());
+        let tcp = accept_tcp(&listener, &peer);
+        let tls = sockeye_std::tls::tls_accept(tcp, &acceptor, &Config::default())
+            .unwrap_or_else(|e| panic!("std: TLS accept: {e}\n{}", peer.describe()));
+        let mut ws = sockeye_std::WebSocket::accept(tls)
+            .unwrap_or_else(|e| panic!("std: accept: {e}\n{}", peer.describe()));
+        peer.expect_prefix("open protocol=");
+        ws.send_text("hello over TLS").unwrap();
+        assert_eq!(ws.recv().unwrap(), Message::Text("hello over TLS".into()));
+        let closure = ws.close(CloseCode::NORMAL, "bye").unwrap();
+        assert!(closure.is_clean(), "{closure}");
+        peer.expect("closed code=1000 reason=bye");
+
+        // tokio
+        let runtime = runtime();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let mut peer = start(listener.local_addr().unwrap().port());
+        let (tcp, _) = block(&runtime, "accept", listener.accept()).unwrap();
+        let tls = block(
+            &runtime,
+            "TLS accept",
+            sockeye_tokio::tls::tls_accept(tcp, &acceptor, &Config::default()),
+        )
+        .unwrap_or_else(|e| panic!("tokio: TLS accept: {e}\n{}", peer.describe()));
+        let mut ws = block(&runtime, "accept", sockeye_tokio::WebSocket::accept(tls))
+            .unwrap_or_else(|e| panic!("tokio: accept: {e}\n{}", peer.describe()));
+        peer.expect_prefix("open protocol=");
+        block(&runtime, "send", ws.send_text("hello over TLS")).unwrap();
+        assert_eq!(
+            block(&runtime, "recv", ws.recv()).unwrap(),
+            Message::Text("hello over TLS".into())
+        );
+        let closure = block(&runtime, "close", ws.close(CloseCode::NORMAL, "bye")).unwrap();
+        assert!(closure.is_clean(), "{closure}");
+        peer.expect("closed code=1000 reason=bye");
+    }
+
+    #[test]
+    fn python_tls_server_serves_std_and_tokio_clients() {
+        peer_serves_both_clients(PeerKind::Python);
+    }
+
+    #[test]
+    fn node_https_server_serves_std_and_tokio_clients() {
+        peer_serves_both_clients(PeerKind::Node);
+    }
+
+    #[test]
+    fn python_tls_client_against_our_std_and_tokio_tls_servers() {
+        peer_client_against_our_servers(PeerKind::Python);
+    }
+
+    #[test]
+    fn node_wss_client_against_our_std_and_tokio_tls_servers() {
+        peer_client_against_our_servers(PeerKind::Node);
+    }
+
+    #[test]
+    fn python_tls_server_dying_mid_frame_is_a_tls_truncation() {
+        peer_dies_mid_frame(PeerKind::Python);
+    }
+
+    #[test]
+    fn node_https_server_dying_mid_frame_is_a_tls_truncation() {
+        peer_dies_mid_frame(PeerKind::Node);
     }
 }

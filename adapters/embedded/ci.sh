@@ -4,7 +4,9 @@
 #   2. sockeye-embedded built for Cortex-M4F and Cortex-M0 (no atomics), with and without
 #      its features (embassy-time, defmt);
 #   3. the firmware test suites under QEMU (qemu-test/run.sh);
-#   4. the footprint table, sockeye next to embedded-websocket (footprint/size-report.sh).
+#   4. the footprint table, sockeye next to embedded-websocket (footprint/size-report.sh);
+#   5. wss:// on a Cortex-M4F: tls-example/ (sockeye-embedded over embedded-tls) built and
+#      linted for thumbv7em-none-eabihf (~1 min cold: embedded-tls and RustCrypto).
 # Needs a Debian 12 machine with rustup; installs qemu-system-arm, binutils-arm-none-eabi and
 # the thumb targets when missing. Exits non-zero on any failure.
 set -euo pipefail
@@ -45,5 +47,14 @@ echo "=== firmware tests under QEMU"
 
 echo "=== footprint (Cortex-M4F): sockeye vs embedded-websocket"
 "$here/footprint/size-report.sh" thumbv7em-none-eabihf
+
+echo "=== wss:// example: sockeye-embedded over embedded-tls, for Cortex-M4F"
+(
+  cd "$here/tls-example"
+  cargo build -q --release --target thumbv7em-none-eabihf
+  if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy -q --release --target thumbv7em-none-eabihf -- -D warnings
+  fi
+)
 
 echo "=== embedded CI passed in $((SECONDS - start)) s"

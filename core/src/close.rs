@@ -267,6 +267,9 @@ pub enum TransportError {
     Unreachable,
     /// The TLS layer failed (bad record, alert).
     Tls,
+    /// The TCP connection under TLS ended without the peer's TLS `close_notify` alert: the
+    /// stream was cut, not closed (RFC 8446 §6.1 calls this truncation).
+    TlsTruncated,
     /// Any other transport failure.
     Other,
 }
@@ -282,6 +285,9 @@ impl TransportError {
             TransportError::TimedOut => "the operating system timed the connection out",
             TransportError::Unreachable => "the network or host became unreachable",
             TransportError::Tls => "the TLS layer failed",
+            TransportError::TlsTruncated => {
+                "the TLS session ended without close_notify (TCP closed under TLS)"
+            }
             TransportError::Other => "the transport failed",
         }
     }
@@ -438,12 +444,29 @@ pub enum ClosureKind {
 pub struct Closure {
     kind: ClosureKind,
     idle: Duration,
+    deflate: bool,
 }
 
 impl Closure {
     /// A closure of `kind`, `idle` after the last byte received from the peer.
     pub const fn new(kind: ClosureKind, idle: Duration) -> Closure {
-        Closure { kind, idle }
+        Closure {
+            kind,
+            idle,
+            deflate: false,
+        }
+    }
+
+    /// The same closure of a connection that ran permessage-deflate (RFC 7692), or not: the
+    /// `Display` then says so, since a failure may come from the compressed stream.
+    pub const fn with_permessage_deflate(mut self, in_use: bool) -> Closure {
+        self.deflate = in_use;
+        self
+    }
+
+    /// Whether the connection ran permessage-deflate.
+    pub const fn permessage_deflate(&self) -> bool {
+        self.deflate
     }
 
     /// What kind of end it was.
@@ -528,6 +551,10 @@ fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static
         AbnormalCause::Transport(TransportError::ConnectionReset) => {
             "the peer process died or an intermediary (proxy, firewall, load balancer) aborted the connection"
         }
+        AbnormalCause::Transport(TransportError::TlsTruncated) => {
+            "the peer, or a TLS terminator in front of it, closed TCP without shutting TLS down: it crashed, \
+             or its TLS layer skips close_notify; a cut connection looks the same"
+        }
         AbnormalCause::Transport(_) => "check the network path to the peer",
         AbnormalCause::Eof => match phase {
             Phase::BeforeFirstFrame => "the peer accepted the connection and then dropped it; check its logs",
@@ -565,6 +592,17 @@ impl fmt::Display for Secs {
 
 impl fmt::Display for Closure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f)?;
+        if self.deflate {
+            f.write_str(" [permessage-deflate]")?;
+        }
+        Ok(())
+    }
+}
+
+impl Closure {
+    /// The sentence `Display` prints, without the extension in use.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let idle = Secs(self.idle);
         match &self.kind {
             ClosureKind::Clean {

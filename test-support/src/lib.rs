@@ -412,3 +412,90 @@ pub fn example_path(name: &str) -> PathBuf {
     );
     path
 }
+// ------------------------------------------------------------------------ certificates (TLS)
+
+/// Certificates made at test time (rcgen): a private CA (named uniquely, so that two CAs of
+/// one test are told apart by name as real ones are) and, signed by it, a server
+/// certificate for `localhost` and `127.0.0.1`, plus an expired one and one for another name.
+/// Everything is PEM, and written to a directory of its own for programs that take files
+/// (the Python and Node peers, the example servers); removed on drop.
+pub struct TestPki {
+    /// The CA's certificate.
+    pub ca_pem: String,
+    /// The server certificate (for `localhost` and `127.0.0.1`), valid now.
+    pub cert_pem: String,
+    /// The private key of every server certificate here.
+    pub key_pem: String,
+    /// A server certificate for the same names that expired in 2020.
+    pub expired_pem: String,
+    /// A server certificate for `other.example` only.
+    pub other_name_pem: String,
+    /// The directory holding `ca.pem`, `cert.pem`, `key.pem`, `expired.pem`, `other.pem`.
+    pub dir: std::path::PathBuf,
+}
+
+impl TestPki {
+    /// Makes the CA and the certificates, and writes them out.
+    pub fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n}", std::process::id());
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, format!("sockeye test CA {id}"));
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let leaf = |names: &[&str], expired: bool| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let mut params = CertificateParams::new(names).unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "sockeye test server");
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+            }
+            params.signed_by(&key, &issuer).unwrap().pem()
+        };
+        let pki = TestPki {
+            ca_pem: ca_cert.pem(),
+            cert_pem: leaf(&["localhost", "127.0.0.1"], false),
+            key_pem: key.serialize_pem(),
+            expired_pem: leaf(&["localhost", "127.0.0.1"], true),
+            other_name_pem: leaf(&["other.example"], false),
+            dir: std::env::temp_dir().join(format!("sockeye-pki-{id}")),
+        };
+        std::fs::create_dir_all(&pki.dir).unwrap();
+        for (name, pem) in [
+            ("ca.pem", &pki.ca_pem),
+            ("cert.pem", &pki.cert_pem),
+            ("key.pem", &pki.key_pem),
+            ("expired.pem", &pki.expired_pem),
+            ("other.pem", &pki.other_name_pem),
+        ] {
+            std::fs::write(pki.dir.join(name), pem).unwrap();
+        }
+        pki
+    }
+
+    /// The path of one of the files (`ca.pem`, `cert.pem`, `key.pem`, …).
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> TestPki {
+        TestPki::new()
+    }
+}
+
+impl Drop for TestPki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -3,9 +3,10 @@
 //! Blocking WebSockets (RFC 6455) over any `std::io` stream, driven by the sans-IO
 //! [`sockeye_core`] engine.
 //!
-//! - [`WebSocket::connect`] opens a `ws://` connection over TCP; [`WebSocket::client`] runs the
-//!   client handshake over a stream you opened (a TLS stream for `wss://`, see
-//!   [`GenericTransport`]); [`WebSocket::accept`] and [`WebSocket::accept_with`] run the server
+//! - [`WebSocket::connect`] opens a `ws://` connection over TCP, or a `wss://` one with the
+//!   feature `rustls` (roots from `webpki-roots` or `platform-verifier`, or your own
+//!   [`TlsConnector`](tls) in the options; see [`tls`]); [`WebSocket::client`] runs the client
+//!   handshake over a stream you opened (any TLS stream, see [`GenericTransport`]); [`WebSocket::accept`] and [`WebSocket::accept_with`] run the server
 //!   handshake, the latter letting you inspect the request and pick a subprotocol or reject it.
 //! - [`WebSocket::recv`] returns whole messages, [`WebSocket::recv_event`] zero-copy chunks of
 //!   arbitrarily large ones; [`WebSocket::send`] and friends encode into one write buffer that
@@ -52,18 +53,23 @@
 #![warn(missing_docs)]
 
 mod handshake;
+pub mod tls;
 mod transport;
 mod websocket;
 
 // The configuration, the error type, the owned-buffer handshake and key randomness live in the
 // core (`sockeye_core::adapter`), below every adapter; re-exported here under their old paths.
 pub use sockeye_core::adapter::proxy::{ProxyError, ProxySetting};
+pub use sockeye_core::adapter::tls::TlsError;
+#[cfg(feature = "rustls")]
+pub use sockeye_core::adapter::tls::{TlsAcceptor, TlsConnector};
 #[cfg(feature = "deflate")]
 pub use sockeye_core::adapter::Compression;
 pub use sockeye_core::adapter::{
     random, transport_end, upgrade, ClientOptions, Config, Decision, Error, HandshakeError,
     TransportEnd,
 };
+pub use tls::MaybeTlsStream;
 pub use transport::{GenericTransport, SetTimeout, Transport};
 pub use websocket::WebSocket;
 
@@ -71,6 +77,6 @@ pub use sockeye_core;
 pub use sockeye_core::handshake::Request;
 pub use sockeye_core::{
     AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Config as EngineConfig, DataChunk,
-    Event, FailureEnd, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
+    Event, FailureEnd, Frame, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
     TransportError,
 };

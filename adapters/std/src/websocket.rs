@@ -16,6 +16,7 @@ use sockeye_core::adapter::upgrade::Upgraded;
 use sockeye_core::adapter::{random, transport_end, ClientOptions, Config, Decision, Error};
 
 use crate::handshake;
+use crate::tls::MaybeTlsStream;
 use crate::transport::Transport;
 
 /// The engine's clock: time since the connection started.
@@ -85,25 +86,28 @@ pub struct WebSocket<S> {
     transport_error: Option<io::Error>,
 }
 
-impl WebSocket<TcpStream> {
-    /// Connects to a `ws://` URL over TCP and performs the opening handshake, with default
-    /// options.
-    pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+impl WebSocket<MaybeTlsStream> {
+    /// Connects to a `ws://` or `wss://` URL over TCP and performs the opening handshake, with
+    /// default options.
+    pub fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
         WebSocket::connect_with(url, &ClientOptions::new())
     }
 
-    /// Connects to a `ws://` URL over TCP with `options` (subprotocols, headers, config).
+    /// Connects to a `ws://` or `wss://` URL over TCP with `options` (subprotocols, headers,
+    /// config, proxy, TLS).
     ///
     /// Connecting is bounded by the handshake timeout, tried on each address the host
     /// resolves to. Through an HTTP proxy when `options.proxy` says so (a `CONNECT` tunnel;
-    /// [`Error::Proxy`] says why a proxy would not open it). `wss://` fails with
-    /// [`Error::TlsRequired`]: open a TLS stream and use
-    /// [`client_with`](WebSocket::client_with).
+    /// [`Error::Proxy`] says why a proxy would not open it). `wss://` runs TLS over the TCP
+    /// stream (or the tunnel) with the feature `rustls` ([`tls`](crate::tls): SNI, ALPN
+    /// `http/1.1`, [`Error::Tls`] with the cause of a failure); built without it, `wss://`
+    /// fails with [`Error::TlsRequired`].
     pub fn connect_with(
         url: &str,
         options: &ClientOptions<'_>,
-    ) -> Result<WebSocket<TcpStream>, Error> {
+    ) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let parsed = Url::parse(url)?;
+        #[cfg(not(feature = "rustls"))]
         if parsed.is_secure() {
             return Err(Error::TlsRequired);
         }
@@ -115,7 +119,12 @@ impl WebSocket<TcpStream> {
         if let Some(proxy) = route.proxy() {
             handshake::tunnel(&mut stream, proxy, route.server(), &options.config)?;
         }
-        WebSocket::client_with(stream, url, options)
+        #[cfg(feature = "rustls")]
+        if parsed.is_secure() {
+            let tls = crate::tls::connect(stream, &parsed, options)?;
+            return WebSocket::client_with(MaybeTlsStream::Rustls(Box::new(tls)), url, options);
+        }
+        WebSocket::client_with(MaybeTlsStream::Plain(stream), url, options)
     }
 }
 

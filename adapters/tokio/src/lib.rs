@@ -60,13 +60,18 @@ mod inner;
 mod pool;
 pub mod reconnect;
 mod split;
+pub mod tls;
 mod websocket;
 
 pub use reconnect::{
     default_retry_connect, GiveUpReason, ReconnectConfig, ReconnectEvent, ReconnectingClient,
     StopHandle,
 };
+pub use sockeye_core::adapter::tls::TlsError;
+#[cfg(feature = "rustls")]
+pub use sockeye_core::adapter::tls::{TlsAcceptor, TlsConnector};
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
+pub use tls::MaybeTlsStream;
 pub use websocket::WebSocket;
 
 pub use sockeye_core;
@@ -78,6 +83,6 @@ pub use sockeye_core::backoff::{Backoff, BackoffConfig};
 pub use sockeye_core::handshake::Request;
 pub use sockeye_core::{
     AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, Config as EngineConfig, DataChunk,
-    Event, FailureEnd, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
+    Event, FailureEnd, Frame, Initiator, Keepalive, Message, MessageKind, Phase, Role, SendError,
     TransportError,
 };

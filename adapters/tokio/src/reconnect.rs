@@ -102,15 +102,16 @@ use std::time::Duration;
 
 use futures_core::{FusedStream, Stream};
 use sockeye_core::adapter::proxy::ProxySetting;
+use sockeye_core::adapter::tls::TlsError;
 use sockeye_core::adapter::{random, ClientOptions, Config, Error, HandshakeError};
 use sockeye_core::backoff::{Backoff, BackoffConfig, Decision};
 use sockeye_core::handshake::ResponseError;
 use sockeye_core::url::Url;
 use sockeye_core::{CloseCode, Closure, Message};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use crate::tls::MaybeTlsStream;
 use crate::WebSocket;
 
 /// When to reconnect: the core's [`BackoffConfig`] (retry rule for closures, delays), plus the
@@ -188,6 +189,10 @@ impl Default for ReconnectConfig {
 /// - Not retried: any other status — 4xx (wrong path, authentication, forbidden), 3xx
 ///   (redirects are not followed), 1xx/2xx other than 101 — our own request being invalid
 ///   (a bad header or subprotocol), an invalid URL or `wss://` without TLS.
+/// - TLS: the server closing during the TLS handshake is retried like the server closing during
+///   the WebSocket handshake; every other TLS failure (an untrusted or expired certificate, a
+///   name mismatch, a refused handshake) is not: it fails the same way until someone changes a
+///   certificate or a setting.
 pub fn default_retry_connect(error: &Error) -> bool {
     match error {
         Error::Io(_) => true,
@@ -196,7 +201,8 @@ pub fn default_retry_connect(error: &Error) -> bool {
         }
         Error::Handshake(HandshakeError::Response(_))
         | Error::Handshake(HandshakeError::Timeout)
-        | Error::Handshake(HandshakeError::Eof) => true,
+        | Error::Handshake(HandshakeError::Eof)
+        | Error::Tls(TlsError::HandshakeEof) => true,
         _ => false,
     }
 }
@@ -396,7 +402,7 @@ enum State<S> {
 /// ```
 ///
 /// [`Stream`]: futures_core::Stream
-pub struct ReconnectingClient<S = TcpStream> {
+pub struct ReconnectingClient<S = MaybeTlsStream> {
     connect: Connector<S>,
     config: ReconnectConfig,
     backoff: Backoff,
@@ -407,27 +413,31 @@ pub struct ReconnectingClient<S = TcpStream> {
     stop: Arc<StopSignal>,
 }
 
-impl ReconnectingClient<TcpStream> {
-    /// A client for a `ws://` URL over TCP with default options and [`ReconnectConfig`].
-    /// It connects when first polled.
-    pub fn new(url: &str) -> Result<ReconnectingClient<TcpStream>, Error> {
+impl ReconnectingClient<MaybeTlsStream> {
+    /// A client for a `ws://` (or, with the feature `rustls`, `wss://`) URL with default
+    /// options and [`ReconnectConfig`]. It connects when first polled.
+    pub fn new(url: &str) -> Result<ReconnectingClient<MaybeTlsStream>, Error> {
         ReconnectingClient::with_options(url, &ClientOptions::new(), ReconnectConfig::new())
     }
 
-    /// A client for a `ws://` URL over TCP, each connection opened with `options` (copied:
-    /// subprotocols, headers, `Origin`, [`Config`]) like [`WebSocket::connect_with`].
+    /// A client for a `ws://` or `wss://` URL, each connection opened with `options` (copied:
+    /// subprotocols, headers, `Origin`, proxy, TLS connector, [`Config`]) like
+    /// [`WebSocket::connect_with`].
     ///
-    /// Fails at once for an invalid URL ([`Error::Url`]) or a `wss://` one
-    /// ([`Error::TlsRequired`]: use [`with_connector`](ReconnectingClient::with_connector)
-    /// with a TLS stream).
+    /// Fails at once for an invalid URL ([`Error::Url`]), or a `wss://` one in a build without
+    /// the feature `rustls` ([`Error::TlsRequired`]: use
+    /// [`with_connector`](ReconnectingClient::with_connector) with a TLS stream of your own).
     pub fn with_options(
         url: &str,
         options: &ClientOptions<'_>,
         config: ReconnectConfig,
-    ) -> Result<ReconnectingClient<TcpStream>, Error> {
+    ) -> Result<ReconnectingClient<MaybeTlsStream>, Error> {
+        #[cfg(not(feature = "rustls"))]
         if Url::parse(url)?.is_secure() {
             return Err(Error::TlsRequired);
         }
+        #[cfg(feature = "rustls")]
+        Url::parse(url)?;
         let target = Arc::new(Target::new(url, options));
         Ok(ReconnectingClient::with_connector(config, move || {
             let target = target.clone();
@@ -659,6 +669,8 @@ struct Target {
     /// changed environment takes effect), `Some(None)` direct, `Some(Some(url))` explicit.
     proxy: Option<Option<String>>,
     config: Config,
+    #[cfg(feature = "rustls")]
+    tls: Option<sockeye_core::adapter::tls::TlsConnector>,
 }
 
 impl Target {
@@ -678,10 +690,12 @@ impl Target {
                 ProxySetting::Url(url) => Some(Some(url.to_owned())),
             },
             config: options.config,
+            #[cfg(feature = "rustls")]
+            tls: options.tls.cloned(),
         }
     }
 
-    async fn connect(&self) -> Result<WebSocket<TcpStream>, Error> {
+    async fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
         let headers: Vec<(&str, &str)> = self
             .headers
@@ -700,6 +714,10 @@ impl Target {
             Some(None) => ProxySetting::Direct,
             Some(Some(url)) => ProxySetting::Url(url),
         });
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = &self.tls {
+            options = options.with_tls(tls);
+        }
         WebSocket::connect_with(&self.url, &options).await
     }
 }
@@ -749,14 +767,24 @@ mod tests {
     }
 
     #[test]
-    fn invalid_and_secure_urls_fail_at_construction() {
+    fn invalid_urls_and_wss_without_tls_fail_at_construction() {
         assert!(matches!(
             ReconnectingClient::new("http://example.com/"),
             Err(Error::Url(_))
         ));
-        assert!(matches!(
-            ReconnectingClient::new("wss://example.com/"),
-            Err(Error::TlsRequired)
-        ));
+        // Built without the feature `rustls`, wss:// cannot be served; with it, it can.
+        let secure = ReconnectingClient::new("wss://example.com/");
+        if cfg!(feature = "rustls") {
+            assert!(secure.is_ok());
+        } else {
+            assert!(matches!(secure, Err(Error::TlsRequired)));
+        }
+    }
+
+    #[test]
+    fn a_tls_handshake_cut_short_is_retried_and_a_bad_certificate_is_not() {
+        assert!(default_retry_connect(&Error::Tls(TlsError::HandshakeEof)));
+        assert!(!default_retry_connect(&Error::Tls(TlsError::UnknownIssuer)));
+        assert!(!default_retry_connect(&Error::Tls(TlsError::Expired)));
     }
 }

@@ -16,6 +16,8 @@ use sockeye_core::{CloseCode, Closure, Connection, Event, Frame, Message, Messag
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::tls::MaybeTlsStream;
+
 use crate::handshake;
 use crate::inner::{poll_next_message, Half, Inner};
 use crate::split::{self, ReadHalf, WriteHalf};
@@ -80,23 +82,27 @@ pub struct WebSocket<S> {
     terminated: bool,
 }
 
-impl WebSocket<TcpStream> {
-    /// Connects to a `ws://` URL over TCP and performs the opening handshake, with default
-    /// options.
-    pub async fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+impl WebSocket<MaybeTlsStream> {
+    /// Connects to a `ws://` or `wss://` URL over TCP and performs the opening handshake, with
+    /// default options.
+    pub async fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
         WebSocket::connect_with(url, &ClientOptions::new()).await
     }
 
-    /// Connects to a `ws://` URL over TCP with `options` (subprotocols, headers, config).
+    /// Connects to a `ws://` or `wss://` URL over TCP with `options` (subprotocols, headers,
+    /// config, proxy, TLS).
     ///
-    /// Connecting and the handshake are each bounded by the handshake timeout. `wss://`
-    /// fails with [`Error::TlsRequired`]: open a TLS stream and use
-    /// [`client_with`](WebSocket::client_with).
+    /// Connecting, the TLS handshake and the WebSocket handshake are each bounded by the
+    /// handshake timeout. Through an HTTP proxy when `options.proxy` says so. `wss://` runs
+    /// TLS over the TCP stream (or the tunnel) with the feature `rustls` ([`tls`](crate::tls):
+    /// SNI, ALPN `http/1.1`, [`Error::Tls`] with the cause of a failure); built without it,
+    /// `wss://` fails with [`Error::TlsRequired`].
     pub async fn connect_with(
         url: &str,
         options: &ClientOptions<'_>,
-    ) -> Result<WebSocket<TcpStream>, Error> {
+    ) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let parsed = Url::parse(url)?;
+        #[cfg(not(feature = "rustls"))]
         if parsed.is_secure() {
             return Err(Error::TlsRequired);
         }
@@ -114,7 +120,13 @@ impl WebSocket<TcpStream> {
         if let Some(proxy) = route.proxy() {
             handshake::tunnel(&mut stream, proxy, route.server(), &options.config).await?;
         }
-        WebSocket::client_with(stream, url, options).await
+        #[cfg(feature = "rustls")]
+        if parsed.is_secure() {
+            let tls = crate::tls::connect(stream, &parsed, options).await?;
+            let stream = MaybeTlsStream::Rustls(Box::new(tls));
+            return WebSocket::client_with(stream, url, options).await;
+        }
+        WebSocket::client_with(MaybeTlsStream::Plain(stream), url, options).await
     }
 }
 

@@ -482,14 +482,17 @@ async fn recv_is_cancel_safe_in_the_middle_of_a_message() {
         go_tx.send(()).unwrap();
         // Wait until the piece is readable, then start a recv and cancel it: biased, the
         // recv is polled first and takes the piece in, then the other branch wins.
-        ws.get_ref().peek(&mut [0u8; 1]).await.unwrap();
+        ws.get_ref().tcp().peek(&mut [0u8; 1]).await.unwrap();
         tokio::select! {
             biased;
             got = ws.recv() => panic!("a partial message was returned: {got:?}"),
             () = std::future::ready(()) => {}
         }
         assert_eq!(
-            ws.get_ref().try_read(&mut [0u8; 1]).map_err(|e| e.kind()),
+            ws.get_ref()
+                .tcp()
+                .try_read(&mut [0u8; 1])
+                .map_err(|e| e.kind()),
             Err(std::io::ErrorKind::WouldBlock),
             "the cancelled recv consumed the piece"
         );

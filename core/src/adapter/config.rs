@@ -221,6 +221,10 @@ pub struct ClientOptions<'a> {
     /// Through which HTTP proxy to connect (`connect` only; `client` runs over a stream you
     /// opened). Direct by default; [`ProxySetting::FromEnv`] reads `https_proxy` and friends.
     pub proxy: ProxySetting<'a>,
+    /// The TLS settings for `wss://` (`connect` only): a private CA, client certificates,
+    /// pinning. `None`: the roots of the enabled feature (`TlsConnector::with_default_roots`).
+    /// The field exists in every build; without the feature `rustls` it can only be `None`.
+    pub tls: Option<&'a super::tls::TlsConnector>,
 }
 
 impl<'a> ClientOptions<'a> {
@@ -232,6 +236,7 @@ impl<'a> ClientOptions<'a> {
             headers: &[],
             origin: None,
             proxy: ProxySetting::Direct,
+            tls: None,
         }
     }
 
@@ -256,6 +261,13 @@ impl<'a> ClientOptions<'a> {
     /// Sets [`proxy`](Self::proxy).
     pub const fn with_proxy(mut self, proxy: ProxySetting<'a>) -> ClientOptions<'a> {
         self.proxy = proxy;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    #[cfg(feature = "rustls")]
+    pub const fn with_tls(mut self, tls: &'a super::tls::TlsConnector) -> ClientOptions<'a> {
+        self.tls = Some(tls);
         self
     }
 

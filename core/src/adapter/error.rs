@@ -8,6 +8,7 @@ use crate::handshake::{RequestError, ResponseError, WriteError};
 use crate::url::UrlError;
 
 use super::proxy::ProxyError;
+use super::tls::TlsError;
 use crate::{Closure, Instant, SendError, Session, TransportError};
 
 /// What went wrong, or how the connection ended.
@@ -42,9 +43,12 @@ pub enum Error {
     Send(SendError),
     /// The URL is not a valid `ws://` or `wss://` URL.
     Url(UrlError),
-    /// `connect` was given a `wss://` URL: it only opens plain TCP. Wrap a TLS stream yourself
-    /// and use `client`.
+    /// `connect` was given a `wss://` URL but was built without TLS (the feature `rustls` and
+    /// one with roots). Enable them, or wrap a TLS stream yourself and use `client`.
     TlsRequired,
+    /// The TLS session could not be set up: the server's certificate was not trusted, the peer
+    /// refused the handshake, … (the [`TlsError`] says which, and what to check).
+    Tls(TlsError),
     /// The opening handshake failed.
     Handshake(HandshakeError),
     /// The HTTP proxy could not be used: its URL, its refusal (with the status), or its
@@ -78,8 +82,10 @@ impl fmt::Display for Error {
             Error::Send(e) => write!(f, "cannot send: {e}"),
             Error::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
             Error::TlsRequired => f.write_str(
-                "wss:// needs TLS, which connect() does not do: open a TLS stream and use client()",
+                "wss:// needs TLS, which this build of connect() does not do: enable the feature \
+                 tls-platform-verifier or tls-webpki-roots, or open a TLS stream and use client()",
             ),
+            Error::Tls(e) => write!(f, "TLS: {e}"),
             Error::Handshake(e) => write!(f, "opening handshake failed: {e}"),
             Error::Proxy(e) => write!(f, "proxy: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
@@ -94,6 +100,7 @@ impl std::error::Error for Error {
             Error::Url(e) => Some(e),
             Error::Handshake(e) => Some(e),
             Error::Proxy(e) => Some(e),
+            Error::Tls(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Closed(_) | Error::TlsRequired => None,
         }
@@ -109,6 +116,12 @@ impl From<HandshakeError> for Error {
 impl From<ProxyError> for Error {
     fn from(e: ProxyError) -> Error {
         Error::Proxy(e)
+    }
+}
+
+impl From<TlsError> for Error {
+    fn from(e: TlsError) -> Error {
+        Error::Tls(e)
     }
 }
 
@@ -185,7 +198,7 @@ impl std::error::Error for HandshakeError {
 /// How a failed read or write of the transport is reported to the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportEnd {
-    /// The stream ended (TLS libraries report a missing `close_notify` as `UnexpectedEof`).
+    /// The stream ended.
     Eof,
     /// The transport failed.
     Error(TransportError),
@@ -205,7 +218,9 @@ impl TransportEnd {
 pub fn transport_end(error: &io::Error) -> TransportEnd {
     use io::ErrorKind as K;
     TransportEnd::Error(match error.kind() {
-        K::UnexpectedEof => return TransportEnd::Eof,
+        // A read of a plain stream reports its end as `Ok(0)`; `UnexpectedEof` comes from a TLS
+        // layer (rustls, tokio-rustls) whose socket ended without the peer's close_notify.
+        K::UnexpectedEof => TransportError::TlsTruncated,
         K::ConnectionReset => TransportError::ConnectionReset,
         K::ConnectionAborted => TransportError::ConnectionAborted,
         K::BrokenPipe => TransportError::BrokenPipe,
@@ -225,7 +240,10 @@ mod tests {
     #[test]
     fn io_errors_map_to_transport_ends() {
         let cases = [
-            (io::ErrorKind::UnexpectedEof, TransportEnd::Eof),
+            (
+                io::ErrorKind::UnexpectedEof,
+                TransportEnd::Error(TransportError::TlsTruncated),
+            ),
             (
                 io::ErrorKind::ConnectionReset,
                 TransportEnd::Error(TransportError::ConnectionReset),

@@ -2,7 +2,8 @@
 //! configuration ([`Config`], [`ClientOptions`], the server's [`Decision`]), the opening
 //! handshake with owned buffers ([`upgrade`]), the common [`Error`], how an `io::Error` ends a
 //! transport ([`transport_end`]), unpredictable numbers for keys ([`random`]), and HTTP
-//! CONNECT proxies ([`proxy`]).
+//! CONNECT proxies ([`proxy`]), and TLS ([`tls`]: what its failures mean; with the feature
+//! `rustls`, the configurations).
 //!
 //! It is sans-IO like the rest of the core — nothing here reads, writes or sleeps — so the
 //! blocking adapter (`sockeye-std`), the tokio adapter (`sockeye-tokio`) and any future one
@@ -16,6 +17,7 @@ mod config;
 mod error;
 pub mod proxy;
 pub mod random;
+pub mod tls;
 pub mod upgrade;
 
 #[cfg(feature = "deflate")]

@@ -433,7 +433,8 @@ impl Connection {
                 phase: self.phase(closing),
             },
         };
-        Some(Closure::new(kind, at - self.last_inbound))
+        let deflate = self.config.extension_rsv & crate::frame::RSV1 != 0;
+        Some(Closure::new(kind, at - self.last_inbound).with_permessage_deflate(deflate))
     }
 
     /// Whether the connection is over and its closure was taken: nothing more will happen.

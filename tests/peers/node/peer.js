@@ -2,7 +2,11 @@
 //   node peer.js server PORT        echo server, prints "listening PORT"
 //   node peer.js client URL [PROTO...]  echo client, prints "open protocol=P"
 // Both echo every message, obey "cmd:" text messages, and print "closed code=N reason=R".
+// TLS: with PEER_TLS_CERT and PEER_TLS_KEY (PEM files) the server listens with `https`
+// (wss://); with PEER_TLS_CA the client trusts that CA (PEM) for a wss:// URL.
 'use strict';
+const fs = require('fs');
+const https = require('https');
 const WebSocket = require('ws');
 
 const [mode, arg, ...protocols] = process.argv.slice(2);
@@ -84,20 +88,29 @@ function command(ws, cmd) {
 
 if (mode === 'server') {
   const deflate = deflateOptions();
-  const wss = new WebSocket.Server({
-    host: '127.0.0.1',
-    port: Number(arg),
-    ...(deflate === undefined ? {} : { perMessageDeflate: deflate }),
-    handleProtocols: (offered) => (offered.has('chat.v2') ? 'chat.v2' : offered.has('chat') ? 'chat' : false),
-  });
-  wss.on('listening', () => console.log(`listening ${wss.address().port}`));
+  const handleProtocols = (offered) => (offered.has('chat.v2') ? 'chat.v2' : offered.has('chat') ? 'chat' : false);
+  const common = { handleProtocols, ...(deflate === undefined ? {} : { perMessageDeflate: deflate }) };
+  let wss;
+  if (process.env.PEER_TLS_CERT) {
+    const server = https.createServer({
+      cert: fs.readFileSync(process.env.PEER_TLS_CERT),
+      key: fs.readFileSync(process.env.PEER_TLS_KEY),
+    });
+    wss = new WebSocket.Server({ server, ...common });
+    server.listen(Number(arg), '127.0.0.1', () => console.log(`listening ${server.address().port}`));
+  } else {
+    wss = new WebSocket.Server({ host: '127.0.0.1', port: Number(arg), ...common });
+    wss.on('listening', () => console.log(`listening ${wss.address().port}`));
+  }
   wss.on('connection', (ws) => {
     opened(ws);
     serve(ws);
   });
 } else if (mode === 'client') {
   const deflate = deflateOptions();
-  const ws = new WebSocket(arg, protocols, deflate === undefined ? {} : { perMessageDeflate: deflate });
+  const options = process.env.PEER_TLS_CA ? { ca: fs.readFileSync(process.env.PEER_TLS_CA) } : {};
+  if (deflate !== undefined) options.perMessageDeflate = deflate;
+  const ws = new WebSocket(arg, protocols, options);
   ws.on('open', () => opened(ws));
   serve(ws);
 } else {

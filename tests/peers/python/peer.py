@@ -4,10 +4,14 @@
     python3 peer.py client URL [PROTO...] echo client, prints "open protocol=P"
 
 Both echo every message, obey "cmd:" text messages, and print "closed code=N reason=R".
+
+TLS: with PEER_TLS_CERT and PEER_TLS_KEY (PEM files) the server speaks wss://; with PEER_TLS_CA
+the client trusts that CA (PEM) for a wss:// URL.
 """
 
 import asyncio
 import os
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -128,6 +132,12 @@ async def main():
         print("usage: peer.py server PORT | client URL [PROTOCOL...]", file=sys.stderr)
         sys.exit(2)
     mode, arg, protocols = sys.argv[1], sys.argv[2], sys.argv[3:]
+    tls = None
+    if mode == "server" and os.environ.get("PEER_TLS_CERT"):
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(os.environ["PEER_TLS_CERT"], os.environ["PEER_TLS_KEY"])
+    elif mode == "client" and os.environ.get("PEER_TLS_CA"):
+        tls = ssl.create_default_context(cafile=os.environ["PEER_TLS_CA"])
     if mode == "server":
         async with serve(
             echo,
@@ -136,6 +146,7 @@ async def main():
             select_subprotocol=pick_subprotocol,
             max_size=None,
             ping_interval=None,
+            ssl=tls,
             **deflate_options(server=True),
         ) as server:
             say(f"listening {server.sockets[0].getsockname()[1]}")
@@ -146,6 +157,7 @@ async def main():
             subprotocols=protocols or None,
             max_size=None,
             ping_interval=None,
+            ssl=tls,
             **deflate_options(server=False),
         ) as ws:
             await echo(ws)
