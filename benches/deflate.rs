@@ -167,6 +167,40 @@ fn in_process(harness: &mut Harness, size: usize) {
         n
     });
 
+    // The same pair in the low-memory mode: no context takeover, state freed after each message.
+    let nct = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..params()
+    };
+    let mut client = Session::new(
+        Connection::client(Config::default(), sockeye_core::Instant::ZERO, 1),
+        SessionConfig::default(),
+    )
+    .with_deflate(PerMessageDeflate::new(nct, Role::Client, DeflateSettings::low_memory()));
+    let mut server = Session::new(
+        Connection::server(Config::default(), sockeye_core::Instant::ZERO),
+        SessionConfig::default(),
+    )
+    .with_deflate(PerMessageDeflate::new(nct, Role::Server, DeflateSettings::low_memory()));
+    let msgs = messages.clone();
+    group.add("sockeye, low-memory mode", Kind::Info, move || {
+        let mut n = 0;
+        for m in &msgs {
+            client.send(Frame::Text(m)).unwrap();
+            let wire = client.pending_write();
+            let len = wire.len();
+            server.push_received(wire, sockeye_core::Instant::ZERO);
+            client.written(len);
+            match server.poll_message() {
+                Some(Message::Text(t)) => n += t.len(),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(n, bytes as usize);
+        n
+    });
+
     // zlib-rs alone: the same calls, nothing around them.
     let mut deflate = zlib_rs::Deflate::new(1, false, 15);
     let mut inflate = zlib_rs::Inflate::new(false, 15);
@@ -448,7 +482,7 @@ fn memory_table(md: &mut String) {
     );
     let _ = writeln!(md, "| mode | heap per connection |");
     let _ = writeln!(md, "|---|---|");
-    let modes: [(&str, DeflateParams, DeflateSettings); 4] = [
+    let modes: [(&str, DeflateParams, DeflateSettings); 5] = [
         ("no compression", params(), DeflateSettings::default()),
         (
             "best ratio (default): context takeover, 2^15 windows, memLevel 8",
@@ -463,6 +497,14 @@ fn memory_table(md: &mut String) {
                 ..params()
             },
             DeflateSettings::default().with_mem_level(5),
+        ),
+        (
+            "server_no_context_takeover: the client's context kept (browsers), ours freed after each message",
+            DeflateParams {
+                server_no_context_takeover: true,
+                ..params()
+            },
+            DeflateSettings::default(),
         ),
         (
             "low memory: no context takeover either way",
