@@ -177,12 +177,20 @@ fn in_process(harness: &mut Harness, size: usize) {
         Connection::client(Config::default(), sockeye_core::Instant::ZERO, 1),
         SessionConfig::default(),
     )
-    .with_deflate(PerMessageDeflate::new(nct, Role::Client, DeflateSettings::low_memory()));
+    .with_deflate(PerMessageDeflate::new(
+        nct,
+        Role::Client,
+        DeflateSettings::low_memory(),
+    ));
     let mut server = Session::new(
         Connection::server(Config::default(), sockeye_core::Instant::ZERO),
         SessionConfig::default(),
     )
-    .with_deflate(PerMessageDeflate::new(nct, Role::Server, DeflateSettings::low_memory()));
+    .with_deflate(PerMessageDeflate::new(
+        nct,
+        Role::Server,
+        DeflateSettings::low_memory(),
+    ));
     let msgs = messages.clone();
     group.add("sockeye, low-memory mode", Kind::Info, move || {
         let mut n = 0;

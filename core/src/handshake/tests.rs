@@ -347,3 +347,95 @@ proptest! {
         }
     }
 }
+
+/// RFC 7692 §5–7 through both handshakes: the client's typed offer, the server's choice in
+/// its 101, and the client's check of that answer.
+#[test]
+fn permessage_deflate_is_negotiated_through_both_handshakes() {
+    use deflate::{DeflateConfig, DeflateError, DeflateOffer};
+
+    let url = Url::parse("ws://example.com/").unwrap();
+    let request = ClientRequest::new(&url)
+        .with_extensions(&["x-other"])
+        .with_deflate(DeflateOffer::new());
+    let mut wire = [0u8; 512];
+    let client = ClientHandshake::new(request, [7; 16]);
+    let n = client.write_request(&mut wire).unwrap();
+    let text = core::str::from_utf8(&wire[..n]).unwrap();
+    assert!(
+        text.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-other\r\n"
+        ),
+        "{text}"
+    );
+    let mut server = ServerHandshake::new();
+    let req = server.read_request(&wire[..n]).unwrap().unwrap();
+    let accepted = req
+        .negotiate_deflate(&DeflateConfig::low_memory())
+        .expect("the offer is acceptable");
+    let mut response = [0u8; 512];
+    let m = req
+        .accept(&Accept::new().with_deflate(accepted), &mut response)
+        .unwrap();
+    let head = core::str::from_utf8(&response[..m]).unwrap();
+    assert!(
+        head.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"
+        ),
+        "{head}"
+    );
+    let mut client = client;
+    let answer = client.read_response(&response[..m]).unwrap().unwrap();
+    let params = answer.deflate().expect("the client sees it accepted");
+    assert_eq!(params, accepted.params());
+
+    // A response the offer does not allow fails the client's handshake with a typed error.
+    let accept = accept_key(client.key().as_bytes());
+    for (extensions, error) in [
+        // client_max_window_bits was not offered.
+        (
+            "permessage-deflate; client_max_window_bits=10",
+            DeflateError::NotOffered,
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=7",
+            DeflateError::InvalidWindowBits,
+        ),
+        (
+            "permessage-deflate; mystery",
+            DeflateError::UnknownParameter,
+        ),
+        (
+            "permessage-deflate, permessage-deflate",
+            DeflateError::DuplicateParameter,
+        ),
+    ] {
+        let offer = DeflateOffer {
+            client_max_window_bits: None,
+            ..DeflateOffer::new()
+        };
+        let request = ClientRequest::new(&url).with_deflate(offer);
+        let mut c = ClientHandshake::new(request, [7; 16]);
+        let reply = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
+        );
+        assert_eq!(
+            c.read_response(reply.as_bytes())
+                .map(|r| r.map(|r| r.deflate())),
+            Err(ResponseError::Deflate(error)),
+            "{extensions}"
+        );
+    }
+    // Without an offer, permessage-deflate in the response is an extension not offered.
+    let mut c = ClientHandshake::new(ClientRequest::new(&url), [7; 16]);
+    let reply = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    );
+    assert_eq!(
+        c.read_response(reply.as_bytes())
+            .map(|r| r.map(|r| r.deflate())),
+        Err(ResponseError::ExtensionNotOffered)
+    );
+}
