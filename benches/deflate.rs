@@ -119,6 +119,19 @@ fn params() -> DeflateParams {
     }
 }
 
+/// A session in `role`, with permessage-deflate when `deflate` is given.
+fn session(role: Role, deflate: Option<(DeflateParams, DeflateSettings)>) -> Session {
+    let connection = match role {
+        Role::Client => Connection::client(Config::default(), sockeye_core::Instant::ZERO, 1),
+        Role::Server => Connection::server(Config::default(), sockeye_core::Instant::ZERO),
+    };
+    let s = Session::new(connection, SessionConfig::default());
+    match deflate {
+        Some((p, settings)) => s.with_deflate(PerMessageDeflate::new(p, role, settings)),
+        None => s,
+    }
+}
+
 fn in_process(harness: &mut Harness, size: usize) {
     let messages: Vec<String> = (0..MESSAGES_PER_ITER as u64)
         .map(|i| json(size, i))
@@ -130,84 +143,47 @@ fn in_process(harness: &mut Harness, size: usize) {
         MESSAGES_PER_ITER as u64,
     );
 
-    // sockeye: a client Session compressing, a server Session inflating.
-    let mut client = Session::new(
-        Connection::client(Config::default(), sockeye_core::Instant::ZERO, 1),
-        SessionConfig::default(),
-    )
-    .with_deflate(PerMessageDeflate::new(
-        params(),
-        Role::Client,
-        DeflateSettings::default(),
-    ));
-    let mut server = Session::new(
-        Connection::server(Config::default(), sockeye_core::Instant::ZERO),
-        SessionConfig::default(),
-    )
-    .with_deflate(PerMessageDeflate::new(
-        params(),
-        Role::Server,
-        DeflateSettings::default(),
-    ));
-    let msgs = messages.clone();
-    group.add("sockeye (Session pair)", Kind::Sockeye, move || {
-        let mut n = 0;
-        for m in &msgs {
-            client.send(Frame::Text(m)).unwrap();
-            let wire = client.pending_write();
-            let len = wire.len();
-            server.push_received(wire, sockeye_core::Instant::ZERO);
-            client.written(len);
-            match server.poll_message() {
-                Some(Message::Text(t)) => n += t.len(),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!(n, bytes as usize);
-        n
-    });
-
-    // The same pair in the low-memory mode: no context takeover, state freed after each message.
+    // sockeye: a client Session compressing, a server Session inflating; then the same pair
+    // in the low-memory mode (no context takeover, state freed after each message).
     let nct = DeflateParams {
         server_no_context_takeover: true,
         client_no_context_takeover: true,
         ..params()
     };
-    let mut client = Session::new(
-        Connection::client(Config::default(), sockeye_core::Instant::ZERO, 1),
-        SessionConfig::default(),
-    )
-    .with_deflate(PerMessageDeflate::new(
-        nct,
-        Role::Client,
-        DeflateSettings::low_memory(),
-    ));
-    let mut server = Session::new(
-        Connection::server(Config::default(), sockeye_core::Instant::ZERO),
-        SessionConfig::default(),
-    )
-    .with_deflate(PerMessageDeflate::new(
-        nct,
-        Role::Server,
-        DeflateSettings::low_memory(),
-    ));
-    let msgs = messages.clone();
-    group.add("sockeye, low-memory mode", Kind::Info, move || {
-        let mut n = 0;
-        for m in &msgs {
-            client.send(Frame::Text(m)).unwrap();
-            let wire = client.pending_write();
-            let len = wire.len();
-            server.push_received(wire, sockeye_core::Instant::ZERO);
-            client.written(len);
-            match server.poll_message() {
-                Some(Message::Text(t)) => n += t.len(),
-                other => panic!("{other:?}"),
+    for (name, kind, p, settings) in [
+        (
+            "sockeye (Session pair)",
+            Kind::Sockeye,
+            params(),
+            DeflateSettings::default(),
+        ),
+        (
+            "sockeye, low-memory mode",
+            Kind::Info,
+            nct,
+            DeflateSettings::low_memory(),
+        ),
+    ] {
+        let mut client = session(Role::Client, Some((p, settings)));
+        let mut server = session(Role::Server, Some((p, settings)));
+        let msgs = messages.clone();
+        group.add(name, kind, move || {
+            let mut n = 0;
+            for m in &msgs {
+                client.send(Frame::Text(m)).unwrap();
+                let wire = client.pending_write();
+                let len = wire.len();
+                server.push_received(wire, sockeye_core::Instant::ZERO);
+                client.written(len);
+                match server.poll_message() {
+                    Some(Message::Text(t)) => n += t.len(),
+                    other => panic!("{other:?}"),
+                }
             }
-        }
-        assert_eq!(n, bytes as usize);
-        n
-    });
+            assert_eq!(n, bytes as usize);
+            n
+        });
+    }
 
     // zlib-rs alone: the same calls, nothing around them.
     let mut deflate = zlib_rs::Deflate::new(1, false, 15);
@@ -526,27 +502,13 @@ fn memory_table(md: &mut String) {
     ];
     for (i, (name, p, settings)) in modes.into_iter().enumerate() {
         let text = json(1024, 1);
-        let compressed = i > 0;
-        let session = |role: Role| {
-            let connection = match role {
-                Role::Client => {
-                    Connection::client(Config::default(), sockeye_core::Instant::ZERO, 1)
-                }
-                Role::Server => Connection::server(Config::default(), sockeye_core::Instant::ZERO),
-            };
-            let s = Session::new(connection, SessionConfig::default());
-            if compressed {
-                s.with_deflate(PerMessageDeflate::new(p, role, settings))
-            } else {
-                s
-            }
-        };
+        let deflate = (i > 0).then_some((p, settings));
         let mut held = Vec::new();
         let before = LIVE.load(Ordering::Relaxed);
         for _ in 0..1000 {
             // A fresh client per server: its compression context is per connection.
-            let mut peer = session(Role::Client);
-            let mut s = session(Role::Server);
+            let mut peer = session(Role::Client, deflate);
+            let mut s = session(Role::Server, deflate);
             peer.send(Frame::Text(&text)).unwrap();
             s.push_received(peer.pending_write(), sockeye_core::Instant::ZERO);
             drop(peer);
