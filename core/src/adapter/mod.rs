@@ -14,9 +14,11 @@
 
 mod config;
 mod error;
+mod extensions;
 pub mod proxy;
 pub mod random;
 pub mod upgrade;
 
 pub use config::{ClientOptions, Config, Decision};
-pub use error::{transport_end, Error, HandshakeError, TransportEnd};
+pub use error::{transport_end, Error, HandshakeError, TransportEnd, TransportFailure};
+pub use extensions::negotiate_extensions;

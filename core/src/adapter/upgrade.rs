@@ -184,9 +184,15 @@ pub struct Answer {
 /// cannot be sent (a subprotocol the client did not offer, an invalid header or status) is
 /// answered with 500 and reported as [`HandshakeError::Write`].
 pub fn answer(request: &Request<'_>, decision: Decision<'_>) -> Answer {
+    // Extensions are negotiated in one place for every adapter (permessage-deflate plugs in
+    // there).
+    let extensions = super::negotiate_extensions(request.extensions());
     let rendered = match decision {
         Decision::Accept { protocol, headers } => {
             let mut accept = Accept::new().with_headers(headers);
+            if let Some(extensions) = extensions.as_deref() {
+                accept = accept.with_extensions(extensions);
+            }
             if let Some(protocol) = protocol {
                 accept = accept.with_protocol(protocol);
             }

@@ -131,8 +131,18 @@ impl<'a> ClientRequest<'a> {
         self.extensions
     }
 
+    /// The `Origin` to send, if any.
+    pub fn origin(&self) -> Option<&'a str> {
+        self.origin
+    }
+
+    /// The extra header fields to send.
+    pub fn headers(&self) -> &'a [(&'a str, &'a str)] {
+        self.headers
+    }
+
     /// Checks every caller-supplied string before anything is written.
-    fn validate(&self) -> Result<(), WriteError> {
+    pub(super) fn validate(&self) -> Result<(), WriteError> {
         let visible = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
         if self.host.host().is_empty() || !visible(self.host.host()) {
             return Err(WriteError::InvalidHost);
@@ -405,6 +415,23 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         &self,
         headers: &[httparse::Header<'b>],
     ) -> Result<Option<&'b str>, ResponseError> {
+        verify_fields(
+            &self.request,
+            Some(&self.accept),
+            headers.iter().map(|h| (h.name, h.value)),
+        )
+    }
+}
+
+/// RFC 6455 §4.1, the numbered checks on a response's fields, in the RFC's order, for the
+/// response to `request`. With `accept` (HTTP/1.1) checks 2–6; without (HTTP/2, RFC 8441
+/// §5, where `Upgrade`, `Connection` and `Sec-WebSocket-Accept` do not exist) checks 5–6.
+pub(super) fn verify_fields<'b>(
+    request: &ClientRequest<'_>,
+    accept_key: Option<&AcceptKey>,
+    headers: impl Iterator<Item = (&'b str, &'b [u8])>,
+) -> Result<Option<&'b str>, ResponseError> {
+    {
         let mut upgrade: Option<&[u8]> = None;
         let mut upgrades = 0usize;
         let mut connection_seen = false;
@@ -414,48 +441,49 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         let mut unoffered_extension = false;
         let mut protocol: Option<&'b [u8]> = None;
         let mut protocols = 0usize;
-        for h in headers {
-            let name = h.name;
+        for (name, value) in headers {
             if name.eq_ignore_ascii_case("upgrade") {
                 upgrades += 1;
-                upgrade = Some(h.value);
+                upgrade = Some(value);
             } else if name.eq_ignore_ascii_case("connection") {
                 connection_seen = true;
                 connection_upgrade |=
-                    ListSplit::new(h.value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+                    ListSplit::new(value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
             } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
                 accepts += 1;
-                accept = Some(h.value);
+                accept = Some(value);
             } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-                unoffered_extension |= ListSplit::new(h.value)
-                    .any(|item| !self.request.offered_extension(extension_name(item)));
+                unoffered_extension |= ListSplit::new(value)
+                    .any(|item| !request.offered_extension(extension_name(item)));
             } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
-                for item in ListSplit::new(h.value) {
+                for item in ListSplit::new(value) {
                     protocols += 1;
                     protocol.get_or_insert(item);
                 }
             }
         }
-        // 2. Upgrade must be "websocket", compared ASCII case-insensitively.
-        match (upgrades, upgrade) {
-            (0, _) | (_, None) => return Err(ResponseError::MissingUpgrade),
-            (1, Some(value)) if value.eq_ignore_ascii_case(b"websocket") => {}
-            (1, Some(_)) => return Err(ResponseError::UpgradeNotWebSocket),
-            _ => return Err(ResponseError::DuplicateUpgrade),
-        }
-        // 3. Connection must contain the token "Upgrade", ASCII case-insensitively.
-        if !connection_seen {
-            return Err(ResponseError::MissingConnection);
-        }
-        if !connection_upgrade {
-            return Err(ResponseError::ConnectionNotUpgrade);
-        }
-        // 4. Sec-WebSocket-Accept must be base64(SHA-1(key ++ GUID)).
-        match (accepts, accept) {
-            (0, _) | (_, None) => return Err(ResponseError::MissingAccept),
-            (1, Some(value)) if value == self.accept.as_bytes() => {}
-            (1, Some(_)) => return Err(ResponseError::AcceptMismatch),
-            _ => return Err(ResponseError::DuplicateAccept),
+        if let Some(expected) = accept_key {
+            // 2. Upgrade must be "websocket", compared ASCII case-insensitively.
+            match (upgrades, upgrade) {
+                (0, _) | (_, None) => return Err(ResponseError::MissingUpgrade),
+                (1, Some(value)) if value.eq_ignore_ascii_case(b"websocket") => {}
+                (1, Some(_)) => return Err(ResponseError::UpgradeNotWebSocket),
+                _ => return Err(ResponseError::DuplicateUpgrade),
+            }
+            // 3. Connection must contain the token "Upgrade", ASCII case-insensitively.
+            if !connection_seen {
+                return Err(ResponseError::MissingConnection);
+            }
+            if !connection_upgrade {
+                return Err(ResponseError::ConnectionNotUpgrade);
+            }
+            // 4. Sec-WebSocket-Accept must be base64(SHA-1(key ++ GUID)).
+            match (accepts, accept) {
+                (0, _) | (_, None) => return Err(ResponseError::MissingAccept),
+                (1, Some(value)) if value == expected.as_bytes() => {}
+                (1, Some(_)) => return Err(ResponseError::AcceptMismatch),
+                _ => return Err(ResponseError::DuplicateAccept),
+            }
         }
         // 5. Every extension in use must have been requested.
         if unoffered_extension {
@@ -467,8 +495,7 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         }
         match protocol {
             None => Ok(None),
-            Some(chosen) => self
-                .request
+            Some(chosen) => request
                 .protocols
                 .iter()
                 .find(|offered| offered.as_bytes() == chosen)
@@ -595,6 +622,9 @@ pub enum ResponseError {
     MultipleProtocols,
     /// The server accepted an extension the client did not offer.
     ExtensionNotOffered,
+    /// The server answered an HTTP/2 extended `CONNECT` (RFC 8441 §5) with a status outside
+    /// 2xx: it refused the WebSocket (e.g. 401, 403, 404), or does not support RFC 8441.
+    Http2Status(u16),
 }
 
 impl core::fmt::Display for ResponseError {
@@ -643,6 +673,11 @@ impl core::fmt::Display for ResponseError {
             ResponseError::ExtensionNotOffered => {
                 f.write_str("server accepted an extension the client did not offer")
             }
+            ResponseError::Http2Status(status) => write!(
+                f,
+                "server answered the HTTP/2 extended CONNECT with status {status} instead of 2xx \
+                 (does it support WebSockets over HTTP/2, RFC 8441, on this path?)"
+            ),
         }
     }
 }
