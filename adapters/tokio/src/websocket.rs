@@ -208,6 +208,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         WebSocket::upgraded(stream, connection, &config, origin, upgraded)
     }
 
+    /// Records the subprotocol that a handshake done elsewhere agreed on (see
+    /// [`from_upgraded`](Self::from_upgraded)), so that [`protocol`](Self::protocol) reports it.
+    pub fn with_protocol(mut self, protocol: Option<String>) -> WebSocket<S> {
+        self.protocol = protocol;
+        self
+    }
+
     fn upgraded(
         stream: S,
         connection: Connection,

@@ -176,7 +176,7 @@ where
     /// [`Request::accept`](super::Request::accept). The extra headers of `accept` are not
     /// used: set them with the HTTP library, which validates them.
     pub fn respond<'a>(&self, accept: &Accept<'a>) -> Result<UpgradeResponse<'a>, WriteError> {
-        accept.check(self.protocols(), self.extensions())?;
+        accept.check_against(self.protocols(), self.extensions())?;
         Ok(UpgradeResponse {
             version: self.version,
             accept: self.accept_key(),

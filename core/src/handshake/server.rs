@@ -432,7 +432,7 @@ impl<'b> Request<'b> {
     /// all be named in the client's offers, or the client would have to fail the connection
     /// (§4.1); both are checked here, as are the extra headers.
     pub fn accept(&self, response: &Accept<'_>, out: &mut [u8]) -> Result<usize, WriteError> {
-        response.check(self.protocols(), self.extensions())?;
+        response.check_against(self.protocols(), self.extensions())?;
         let mut w = Writer::new(out);
         w.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
         w.put_header("Sec-WebSocket-Accept", self.accept_key().as_bytes());
@@ -457,10 +457,26 @@ pub struct Accept<'a> {
 }
 
 impl<'a> Accept<'a> {
-    /// Checks the subprotocol and the extensions against the client's offers: the chosen
-    /// subprotocol must be a token the client offered, and every accepted extension must be
-    /// named in an offer (RFC 6455 §4.2.2 step 5.5–5.6). Shared by every way of answering.
-    pub(super) fn check<'o>(
+    /// Checks the subprotocol and the extensions against the client's offers (`protocols` and
+    /// `extensions` as [`Request::protocols`] and [`Request::extensions`] yield them): the
+    /// chosen subprotocol must be a token the client offered, and every accepted extension
+    /// must be named in an offer (RFC 6455 §4.2.2 step 5.5–5.6). [`Request::accept`] and
+    /// [`UpgradeRequest::respond`](super::parts::UpgradeRequest::respond) call it; so does a
+    /// server that kept the offers and answers later.
+    ///
+    /// ```
+    /// use sockeye_core::handshake::{Accept, WriteError};
+    ///
+    /// let offered = ["chat", "superchat"];
+    /// let ok = Accept::new().with_protocol("chat");
+    /// assert_eq!(ok.check_against(offered.into_iter(), [].into_iter()), Ok(()));
+    /// let bad = Accept::new().with_protocol("other");
+    /// assert_eq!(
+    ///     bad.check_against(offered.into_iter(), [].into_iter()),
+    ///     Err(WriteError::ProtocolNotOffered)
+    /// );
+    /// ```
+    pub fn check_against<'o>(
         &self,
         mut protocols: impl Iterator<Item = &'o str>,
         extensions: impl Iterator<Item = &'o str> + Clone,

@@ -1,0 +1,140 @@
+//! The client side over HTTP/2 (RFC 8441): a WebSocket as an extended `CONNECT` stream on a
+//! hyper HTTP/2 client connection, several of them multiplexed on one connection.
+
+use std::io;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Version};
+use hyper::client::conn::http2::SendRequest;
+use sockeye_core::adapter::{ClientOptions, Error, HandshakeError};
+use sockeye_core::handshake::parts::{check_client_request, check_http2_response, HttpVersion};
+use sockeye_core::handshake::{ClientRequest, WEBSOCKET_VERSION};
+use sockeye_core::url::Url;
+use sockeye_core::Role;
+use sockeye_tokio::WebSocket;
+
+use crate::stream::UpgradedStream;
+
+/// Opens a WebSocket to `url` as an extended `CONNECT` stream (RFC 8441) on the HTTP/2
+/// connection behind `sender`, and runs the engine in the client role over that stream.
+///
+/// `url` is `ws://` or `wss://`; its host, port and resource become `:authority` and `:path`
+/// (`:scheme` is `http` or `https`). The connection's TLS is the caller's: `sender` came from
+/// [`hyper::client::conn::http2::handshake`] over whatever stream the caller opened (with ALPN
+/// `h2` for TLS). Call it again with the same `sender` (or a clone) for more WebSockets on the
+/// same connection. `options` gives the subprotocols, the extra headers, the `Origin` and the
+/// configuration (its handshake timeout bounds the exchange); its proxy setting is not used.
+///
+/// The response is checked by the core ([`check_http2_response`]): a 2xx status, and a
+/// subprotocol and extensions the client offered. A server without RFC 8441 support answers
+/// with an error status or resets the stream (reported as [`Error::Io`] with hyper's error).
+///
+/// ```no_run
+/// use sockeye_hyper::connect_h2;
+/// use sockeye_tokio::ClientOptions;
+/// use hyper_util::rt::{TokioExecutor, TokioIo};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let tcp = tokio::net::TcpStream::connect("127.0.0.1:9001").await?; // h2c: prior knowledge
+/// let (mut sender, connection) = hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+///     TokioExecutor::new(),
+///     TokioIo::new(tcp),
+/// )
+/// .await?;
+/// tokio::spawn(connection);
+/// let mut a = connect_h2(&mut sender, "ws://127.0.0.1:9001/ws", &ClientOptions::new()).await?;
+/// let mut b = connect_h2(&mut sender, "ws://127.0.0.1:9001/ws", &ClientOptions::new()).await?;
+/// a.send_text("one").await?;
+/// b.send_text("two").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_h2<B>(
+    sender: &mut SendRequest<B>,
+    url: &str,
+    options: &ClientOptions<'_>,
+) -> Result<WebSocket<UpgradedStream>, Error>
+where
+    B: hyper::body::Body + Default + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let parsed = Url::parse(url).map_err(Error::Url)?;
+    let work = async {
+        let mut request = ClientRequest::new(&parsed)
+            .with_protocols(options.protocols)
+            .with_headers(options.headers);
+        if let Some(origin) = options.origin {
+            request = request.with_origin(origin);
+        }
+        check_client_request(&request).map_err(|e| Error::Handshake(HandshakeError::Write(e)))?;
+        let http_request = build_request::<B>(&parsed, &request)?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))?;
+        let mut response = sender
+            .send_request(http_request)
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))?;
+        let protocol = check_http2_response(
+            &request,
+            response.status().as_u16(),
+            response
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        )
+        .map_err(|e| Error::Handshake(HandshakeError::Response(e)))?
+        .map(String::from);
+        let upgraded = hyper::upgrade::on(&mut response)
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))?;
+        Ok::<_, Error>((upgraded, protocol))
+    };
+    let (upgraded, protocol) = match options.config.handshake_timeout {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| Error::Handshake(HandshakeError::Timeout))??,
+        None => work.await?,
+    };
+    let stream = UpgradedStream::new(upgraded, HttpVersion::Http2);
+    Ok(WebSocket::from_upgraded(stream, Role::Client, options.config, &[]).with_protocol(protocol))
+}
+
+/// The extended `CONNECT` for `request` (already validated by the core).
+fn build_request<B: Default>(
+    url: &Url<'_>,
+    request: &ClientRequest<'_>,
+) -> Result<Request<B>, Error> {
+    let scheme = if url.is_secure() { "https" } else { "http" };
+    let uri = format!("{scheme}://{}{}", url.host_header(), url.resource());
+    let invalid = |e: http::Error| Error::Io(io::Error::new(io::ErrorKind::InvalidInput, e));
+    let mut builder = Request::builder()
+        .method(Method::CONNECT)
+        .version(Version::HTTP_2)
+        .uri(uri)
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .header(http::header::SEC_WEBSOCKET_VERSION, WEBSOCKET_VERSION);
+    if !request.protocols().is_empty() {
+        builder = builder.header(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            request.protocols().join(", "),
+        );
+    }
+    if !request.extensions().is_empty() {
+        builder = builder.header(
+            http::header::SEC_WEBSOCKET_EXTENSIONS,
+            request.extensions().join(", "),
+        );
+    }
+    if let Some(origin) = request.origin() {
+        builder = builder.header(http::header::ORIGIN, origin);
+    }
+    for (name, value) in request.headers() {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(http::Error::from(e)))?;
+        let value = HeaderValue::from_str(value).map_err(|e| invalid(http::Error::from(e)))?;
+        builder = builder.header(name, value);
+    }
+    builder.body(B::default()).map_err(invalid)
+}
