@@ -86,6 +86,7 @@ core_msrv=$(msrv_of core); core_msrv=${core_msrv:-$workspace_msrv}
 embedded_msrv=$(msrv_of adapters/embedded); embedded_msrv=${embedded_msrv:-$workspace_msrv}
 std_msrv=$(msrv_of adapters/std); std_msrv=${std_msrv:-$workspace_msrv}
 tokio_msrv=$(msrv_of adapters/tokio); tokio_msrv=${tokio_msrv:-$workspace_msrv}
+hyper_msrv=$(msrv_of adapters/hyper); hyper_msrv=${hyper_msrv:-$workspace_msrv}
 
 check "$core_msrv" core -- \
   "-p sockeye-core" "-p sockeye-core --features alloc" "-p sockeye-core --features std"
@@ -93,7 +94,9 @@ check "$embedded_msrv" core adapters/embedded -- \
   "-p sockeye-embedded" "-p sockeye-embedded --features embassy-time,defmt"
 check "$std_msrv" core adapters/std -- "-p sockeye-std"
 check "$tokio_msrv" core adapters/tokio -- "-p sockeye-tokio"
+check "$hyper_msrv" core adapters/tokio adapters/hyper -- \
+  "-p sockeye-hyper" "-p sockeye-hyper --features axum"
 root_msrv=$workspace_msrv
-check "$root_msrv" . core adapters/std adapters/tokio adapters/embedded -- \
-  "-p sockeye" "-p sockeye --features tokio,embedded"
+check "$root_msrv" . core adapters/std adapters/tokio adapters/embedded adapters/hyper -- \
+  "-p sockeye" "-p sockeye --features tokio,embedded,axum"
 echo "msrv: every library crate builds with its declared rust-version"
