@@ -10,7 +10,7 @@
 //!   subprotocol among the client's offers ([`Upgrade::protocols`]); [`Upgrade::into_response`]
 //!   gives the response (`101` with `Sec-WebSocket-Accept`, or `200`) and a future that yields
 //!   the WebSocket over hyper's upgraded stream.
-//! - **axum** (feature `axum`): [`axum::WebSocketUpgrade`], an extractor shaped like axum's
+//! - **axum** (feature `axum`): `axum::WebSocketUpgrade`, an extractor shaped like axum's
 //!   own, with a migration note.
 //! - **HTTP/2 client**: [`connect_h2`] opens a WebSocket as an extended `CONNECT` stream on a
 //!   hyper HTTP/2 client connection; several share one connection.

@@ -129,7 +129,7 @@ impl From<RequestError> for UpgradeError {
 #[derive(Debug)]
 pub struct Upgrade {
     version: HttpVersion,
-    on_upgrade: Option<OnUpgrade>,
+    on_upgrade: OnUpgrade,
     accept: Option<HeaderValue>,
     offered: Vec<HeaderValue>,
     extensions: Vec<String>,
@@ -153,17 +153,14 @@ impl Upgrade {
             .extensions()
             .get::<hyper::ext::Protocol>()
             .map(|p| p.as_str().to_owned());
-        let mut upgrade = Upgrade::check(
+        let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
+        Upgrade::check(
             request.method(),
             request.version(),
             protocol.as_deref(),
             request.headers(),
-        )?;
-        upgrade.on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
-        if upgrade.on_upgrade.is_none() {
-            return Err(UpgradeError::NotUpgradable);
-        }
-        Ok(upgrade)
+            on_upgrade,
+        )
     }
 
     /// [`from_request`](Self::from_request) for a request taken apart (what an axum
@@ -173,25 +170,24 @@ impl Upgrade {
             .extensions
             .get::<hyper::ext::Protocol>()
             .map(|p| p.as_str().to_owned());
-        let mut upgrade = Upgrade::check(
+        let on_upgrade = parts.extensions.remove::<OnUpgrade>();
+        Upgrade::check(
             &parts.method,
             parts.version,
             protocol.as_deref(),
             &parts.headers,
-        )?;
-        upgrade.on_upgrade = parts.extensions.remove::<OnUpgrade>();
-        if upgrade.on_upgrade.is_none() {
-            return Err(UpgradeError::NotUpgradable);
-        }
-        Ok(upgrade)
+            on_upgrade,
+        )
     }
 
-    /// The core's checks on the request's method, version, `:protocol` and headers.
+    /// The core's checks on the request's method, version, `:protocol` and headers; then
+    /// hyper's upgrade handle must be there.
     fn check(
         method: &Method,
         version: Version,
         protocol: Option<&str>,
         headers: &http::HeaderMap,
+        on_upgrade: Option<OnUpgrade>,
     ) -> Result<Upgrade, UpgradeError> {
         let version = match version {
             Version::HTTP_2 => HttpVersion::Http2,
@@ -211,9 +207,10 @@ impl Upgrade {
             .filter_map(|p| HeaderValue::from_str(p).ok())
             .collect();
         let extensions = checked.extensions().map(String::from).collect();
+        let on_upgrade = on_upgrade.ok_or(UpgradeError::NotUpgradable)?;
         Ok(Upgrade {
             version,
-            on_upgrade: None,
+            on_upgrade,
             accept,
             offered,
             extensions,
@@ -349,16 +346,11 @@ impl Upgrade {
 }
 
 async fn finish(
-    on_upgrade: Option<OnUpgrade>,
+    on_upgrade: OnUpgrade,
     version: HttpVersion,
     config: Config,
     protocol: Option<String>,
 ) -> Result<WebSocket<UpgradedStream>, Error> {
-    let on_upgrade = on_upgrade.ok_or_else(|| {
-        Error::Io(std::io::Error::other(
-            UpgradeError::NotUpgradable.to_string(),
-        ))
-    })?;
     let upgraded = on_upgrade
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))?;
@@ -385,5 +377,46 @@ impl Future for Upgrading {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h1_request(version: &str) -> Request<()> {
+        Request::builder()
+            .uri("/chat")
+            .header("host", "example.com")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-version", version)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_cores_verdict_comes_first_then_the_upgrade_handle() {
+        // Valid, but hyper put no upgrade handle in it (a server without upgrades).
+        let e = Upgrade::from_request(&mut h1_request("13")).unwrap_err();
+        assert!(matches!(e, UpgradeError::NotUpgradable), "{e}");
+        assert_eq!(e.status(), StatusCode::UPGRADE_REQUIRED);
+        assert!(e.to_string().contains("enable_connect_protocol"), "{e}");
+        // Invalid: the core's error and status.
+        let e = Upgrade::from_request(&mut h1_request("8")).unwrap_err();
+        assert!(
+            matches!(e, UpgradeError::Request(RequestError::UnsupportedVersion)),
+            "{e}"
+        );
+        let response = e.response::<String>();
+        assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(response.headers()["sec-websocket-version"], "13");
+        let mut post = h1_request("13");
+        *post.method_mut() = Method::POST;
+        let e = Upgrade::from_request(&mut post).unwrap_err();
+        let response = e.response::<String>();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["allow"], "GET");
     }
 }
