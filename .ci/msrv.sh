@@ -50,7 +50,7 @@ for d in dirs:
         if skip:
             continue
         # Path dependencies on sibling crates point into the scratch workspace.
-        line = re.sub(r'path = "(?:[^"]*/)?(core|std|tokio|embedded)"', lambda m: f'path = "../{m.group(1)}"', line)
+        line = re.sub(r'path = "(?:[^"]*/)?(core|std|tokio|embedded|hyper)"', lambda m: f'path = "../{m.group(1)}"', line)
         out.append(line)
     open(path, "w").write("".join(out))
 with open(os.path.join(scratch, "Cargo.toml"), "w") as f:
