@@ -419,4 +419,38 @@ mod tests {
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(response.headers()["allow"], "GET");
     }
+
+    /// A valid request that hyper could upgrade (an upgrade handle that will never resolve:
+    /// the selection is all this test looks at).
+    fn upgradable(protocols: &str) -> Upgrade {
+        let mut request = h1_request("13");
+        request.headers_mut().insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(protocols).unwrap(),
+        );
+        let handle = hyper::upgrade::on(Request::new(()));
+        request.extensions_mut().insert(handle);
+        Upgrade::from_request(&mut request).unwrap()
+    }
+
+    #[test]
+    fn only_an_offered_subprotocol_can_be_selected() {
+        let upgrade = upgradable("chat.v1, chat.v2");
+        assert!(upgrade.requested_protocols().eq(["chat.v1", "chat.v2"]));
+        // The server's order of preference decides among the offered ones.
+        let chosen = upgrade.protocols(["chat.v3", "chat.v2", "chat.v1"]);
+        assert_eq!(chosen.selected_protocol().unwrap(), "chat.v2");
+        let (response, _) = chosen.into_response::<String>();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v2");
+        assert_eq!(
+            response.headers()["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        // Nothing in common: no subprotocol, and no header.
+        let none = upgradable("chat.v1").protocols(["other"]);
+        assert_eq!(none.selected_protocol(), None);
+        let (response, _) = none.into_response::<String>();
+        assert!(!response.headers().contains_key("sec-websocket-protocol"));
+    }
 }

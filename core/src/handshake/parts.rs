@@ -479,4 +479,90 @@ mod tests {
             Err(WriteError::InvalidProtocol { index: 0 })
         );
     }
+
+    /// The verdict of the parts path on a raw request: parsed by httparse into method and
+    /// header pairs, then checked by `check_request`.
+    fn via_parts(raw: &str) -> Result<(), RequestError> {
+        let mut storage = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut storage);
+        assert!(request.parse(raw.as_bytes()).unwrap().is_complete());
+        let version = match request.version {
+            Some(1) => HttpVersion::Http11,
+            _ => HttpVersion::Http10,
+        };
+        let pairs: std::vec::Vec<(&str, &[u8])> =
+            request.headers.iter().map(|h| (h.name, h.value)).collect();
+        check_request(
+            version,
+            request.method.unwrap(),
+            None,
+            pairs.iter().copied(),
+        )
+        .map(|_| ())
+    }
+
+    #[test]
+    fn parts_and_raw_heads_reach_the_same_verdict() {
+        let base = [
+            "Host: a",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ];
+        let variants: &[(&str, &[&str], &[&str])] = &[
+            ("GET / HTTP/1.1", &[], &[]),
+            ("POST / HTTP/1.1", &[], &[]),
+            ("GET / HTTP/1.0", &[], &[]),
+            ("GET / HTTP/1.1", &["Host"], &[]),
+            ("GET / HTTP/1.1", &[], &["Host: b"]),
+            ("GET / HTTP/1.1", &["Upgrade"], &["Upgrade: h2c"]),
+            (
+                "GET / HTTP/1.1",
+                &["Connection"],
+                &["Connection: keep-alive"],
+            ),
+            ("GET / HTTP/1.1", &["Connection"], &[]),
+            (
+                "GET / HTTP/1.1",
+                &["Sec-WebSocket-Version"],
+                &["Sec-WebSocket-Version: 8"],
+            ),
+            ("GET / HTTP/1.1", &[], &["Sec-WebSocket-Version: 13"]),
+            (
+                "GET / HTTP/1.1",
+                &["Sec-WebSocket-Key"],
+                &["Sec-WebSocket-Key: abc"],
+            ),
+            (
+                "GET / HTTP/1.1",
+                &["Sec-WebSocket-Key"],
+                &["Sec-WebSocket-Key: !!!!"],
+            ),
+            ("GET / HTTP/1.1", &[], &["Content-Length: 3"]),
+            ("GET / HTTP/1.1", &[], &["Transfer-Encoding: chunked"]),
+            ("GET / HTTP/1.1", &[], &["Sec-WebSocket-Protocol: a, b"]),
+        ];
+        for (start, drop, add) in variants {
+            let mut raw = std::string::String::from(*start);
+            raw.push_str("\r\n");
+            for field in base {
+                if !drop.iter().any(|d| field.starts_with(d)) {
+                    raw.push_str(field);
+                    raw.push_str("\r\n");
+                }
+            }
+            for field in *add {
+                raw.push_str(field);
+                raw.push_str("\r\n");
+            }
+            raw.push_str("\r\n");
+            let direct = super::super::ServerHandshake::new()
+                .read_request(raw.as_bytes())
+                .map(|r| {
+                    assert!(r.is_some());
+                });
+            assert_eq!(via_parts(&raw), direct, "{raw}");
+        }
+    }
 }
