@@ -85,9 +85,12 @@ where
     H: Iterator<Item = (&'b str, &'b [u8])> + Clone,
 {
     match version {
+        // RFC 6455 §4.2.1 item 1, the method checked before the version as the raw parser
+        // does (so that both give the same answer).
+        HttpVersion::Http10 | HttpVersion::Http11 if method != "GET" => {
+            return Err(RequestError::MethodNotAllowed)
+        }
         HttpVersion::Http10 => return Err(RequestError::UnsupportedHttpVersion),
-        // RFC 6455 §4.2.1 item 1.
-        HttpVersion::Http11 if method != "GET" => return Err(RequestError::MethodNotAllowed),
         HttpVersion::Http11 => {}
         // RFC 8441 §4: "a CONNECT request ... the :protocol pseudo-header field".
         HttpVersion::Http2 if method != "CONNECT" => {
@@ -514,6 +517,7 @@ mod tests {
             ("GET / HTTP/1.1", &[], &[]),
             ("POST / HTTP/1.1", &[], &[]),
             ("GET / HTTP/1.0", &[], &[]),
+            ("POST / HTTP/1.0", &[], &[]),
             ("GET / HTTP/1.1", &["Host"], &[]),
             ("GET / HTTP/1.1", &[], &["Host: b"]),
             ("GET / HTTP/1.1", &["Upgrade"], &["Upgrade: h2c"]),
