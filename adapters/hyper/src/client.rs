@@ -8,7 +8,7 @@ use http::{Method, Request, Version};
 use hyper::client::conn::http2::SendRequest;
 use sockeye_core::adapter::{ClientOptions, Error, HandshakeError};
 use sockeye_core::handshake::parts::{check_client_request, check_http2_response, HttpVersion};
-use sockeye_core::handshake::{ClientRequest, WEBSOCKET_VERSION};
+use sockeye_core::handshake::{ClientRequest, ResponseError, WEBSOCKET_VERSION};
 use sockeye_core::url::Url;
 use sockeye_core::Role;
 use sockeye_tokio::WebSocket;
@@ -26,8 +26,9 @@ use crate::stream::UpgradedStream;
 /// configuration (its handshake timeout bounds the exchange); its proxy setting is not used.
 ///
 /// The response is checked by the core ([`check_http2_response`]): a 2xx status, and a
-/// subprotocol and extensions the client offered. A server without RFC 8441 support answers
-/// with an error status or resets the stream (reported as [`Error::Io`] with hyper's error).
+/// subprotocol and extensions the client offered. A server without RFC 8441 support is
+/// [`ResponseError::Http2ExtendedConnectDisabled`] (or an error status); a failure of the
+/// HTTP/2 connection is [`Error::Io`] with hyper's error.
 ///
 /// ```no_run
 /// use sockeye_hyper::connect_h2;
@@ -72,10 +73,18 @@ where
             .ready()
             .await
             .map_err(|e| Error::Io(io::Error::other(e)))?;
-        let mut response = sender
-            .send_request(http_request)
-            .await
-            .map_err(|e| Error::Io(io::Error::other(e)))?;
+        let mut response = match sender.send_request(http_request).await {
+            Ok(response) => response,
+            // A server that did not enable extended CONNECT resets the request with
+            // PROTOCOL_ERROR (RFC 8441 §4: "MUST NOT send a CONNECT request with :protocol
+            // ... unless the peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL"): say so.
+            Err(e) if reset_with_protocol_error(&e) => {
+                return Err(Error::Handshake(HandshakeError::Response(
+                    ResponseError::Http2ExtendedConnectDisabled,
+                )))
+            }
+            Err(e) => return Err(Error::Io(io::Error::other(e))),
+        };
         let protocol = check_http2_response(
             &request,
             response.status().as_u16(),
@@ -99,6 +108,18 @@ where
     };
     let stream = UpgradedStream::new(upgraded, HttpVersion::Http2);
     Ok(WebSocket::from_upgraded(stream, Role::Client, options.config, &[]).with_protocol(protocol))
+}
+
+/// Whether hyper's error is the peer's `RST_STREAM(PROTOCOL_ERROR)` of the request.
+fn reset_with_protocol_error(error: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return h2.is_remote() && h2.reason() == Some(h2::Reason::PROTOCOL_ERROR);
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The extended `CONNECT` for `request` (already validated by the core).

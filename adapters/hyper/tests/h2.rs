@@ -248,3 +248,61 @@ async fn requests_that_are_not_websocket_handshakes_get_the_cores_status() {
     assert_eq!(response.status(), 426);
     assert_eq!(response.headers()["sec-websocket-version"], "13");
 }
+
+/// A raw HTTP/2 server that answers every request with `status` and ends the stream; with
+/// `connect_protocol` false it does not announce extended CONNECT.
+async fn answering_server(status: u16, connect_protocol: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut builder = h2::server::Builder::new();
+        if connect_protocol {
+            builder.enable_connect_protocol();
+        }
+        let mut conn = builder.handshake::<_, Bytes>(tcp).await.unwrap();
+        while let Some(Ok((_request, mut respond))) = conn.accept().await {
+            let response = http::Response::builder().status(status).body(()).unwrap();
+            let _ = respond.send_response(response, true);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_refusal_is_the_status_and_a_server_without_rfc8441_is_an_error_not_a_hang() {
+    let addr = answering_server(403, true).await;
+    let mut sender = h2c(&addr).await;
+    let result = connect_h2(&mut sender, &format!("ws://{addr}/"), &ClientOptions::new()).await;
+    match result {
+        Err(Error::Handshake(sockeye_tokio::HandshakeError::Response(
+            sockeye_core::handshake::ResponseError::Http2Status(403),
+        ))) => {}
+        other => panic!("expected Http2Status(403), got {other:?}"),
+    }
+
+    // No SETTINGS_ENABLE_CONNECT_PROTOCOL: the server refuses the stream, and the error says
+    // why.
+    let addr = answering_server(200, false).await;
+    let mut sender = h2c(&addr).await;
+    let result = tokio::time::timeout(
+        WAIT,
+        connect_h2(&mut sender, &format!("ws://{addr}/"), &ClientOptions::new()),
+    )
+    .await
+    .expect("an answer, not a hang");
+    let error = result.expect_err("no WebSocket without extended CONNECT");
+    assert!(
+        matches!(
+            error,
+            Error::Handshake(sockeye_tokio::HandshakeError::Response(
+                sockeye_core::handshake::ResponseError::Http2ExtendedConnectDisabled
+            ))
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("connect over HTTP/1.1"),
+        "{error}"
+    );
+}

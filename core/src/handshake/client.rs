@@ -625,6 +625,10 @@ pub enum ResponseError {
     /// The server answered an HTTP/2 extended `CONNECT` (RFC 8441 §5) with a status outside
     /// 2xx: it refused the WebSocket (e.g. 401, 403, 404), or does not support RFC 8441.
     Http2Status(u16),
+    /// The HTTP/2 server reset the extended `CONNECT` with `PROTOCOL_ERROR`: what a server does
+    /// when it has not enabled extended CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441
+    /// §3), so it cannot carry a WebSocket on a stream.
+    Http2ExtendedConnectDisabled,
 }
 
 impl core::fmt::Display for ResponseError {
@@ -677,6 +681,10 @@ impl core::fmt::Display for ResponseError {
                 f,
                 "server answered the HTTP/2 extended CONNECT with status {status} instead of 2xx \
                  (does it support WebSockets over HTTP/2, RFC 8441, on this path?)"
+            ),
+            ResponseError::Http2ExtendedConnectDisabled => f.write_str(
+                "the HTTP/2 server refused the extended CONNECT with PROTOCOL_ERROR: it has not \
+                 enabled WebSockets over HTTP/2 (RFC 8441); connect over HTTP/1.1 instead",
             ),
         }
     }
