@@ -270,12 +270,7 @@ impl<'b> Fields<'b> {
         }
         if http == HttpVersion::Http2 {
             // RFC 8441 §5: the version is still 13; there is no key to check.
-            match (versions, version) {
-                (0, _) | (_, None) => return Err(RequestError::MissingVersion),
-                (1, Some(b"13")) => {}
-                (1, Some(_)) => return Err(RequestError::UnsupportedVersion),
-                _ => return Err(RequestError::DuplicateVersion),
-            }
+            check_version(versions, version)?;
             if body {
                 return Err(RequestError::UnexpectedBody);
             }
@@ -307,12 +302,7 @@ impl<'b> Fields<'b> {
             return Err(RequestError::ConnectionNotUpgrade);
         }
         // Item 6: Sec-WebSocket-Version is 13.
-        match (versions, version) {
-            (0, _) | (_, None) => return Err(RequestError::MissingVersion),
-            (1, Some(b"13")) => {}
-            (1, Some(_)) => return Err(RequestError::UnsupportedVersion),
-            _ => return Err(RequestError::DuplicateVersion),
-        }
+        check_version(versions, version)?;
         // Item 5: one Sec-WebSocket-Key that base64-decodes to 16 bytes.
         let key = match (keys, key) {
             (0, _) | (_, None) => return Err(RequestError::MissingKey),
@@ -336,6 +326,16 @@ impl<'b> Fields<'b> {
             return Err(RequestError::UnexpectedBody);
         }
         Ok(Fields { host, key })
+    }
+}
+
+/// `Sec-WebSocket-Version` must appear once, with 13 (RFC 6455 §4.2.1 item 6).
+fn check_version(count: usize, value: Option<&[u8]>) -> Result<(), RequestError> {
+    match (count, value) {
+        (0, _) | (_, None) => Err(RequestError::MissingVersion),
+        (1, Some(b"13")) => Ok(()),
+        (1, Some(_)) => Err(RequestError::UnsupportedVersion),
+        _ => Err(RequestError::DuplicateVersion),
     }
 }
 
