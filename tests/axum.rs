@@ -1,7 +1,7 @@
 //! The axum example (`examples/axum_echo.rs`), run as the process a user would run, against
 //! real clients: our tokio client over HTTP/1.1; our HTTP/2 client (RFC 8441) over h2c with
 //! several WebSockets on one connection, one of them dropped while the others go on, then the
-//! server killed under two of them; Python `websockets` and Node `ws` over HTTP/1.1; and
+//! server killed under two of them, and over TLS (ALPN h2) with certificate files; Python `websockets` and Node `ws` over HTTP/1.1; and
 //! headless Chromium loading the page over HTTP/1.1 and over HTTPS with HTTP/2, with the
 //! server's log showing which HTTP version carried each WebSocket.
 //!
@@ -246,6 +246,76 @@ async fn the_whole_http2_connection_going_away_ends_every_stream_with_that_cause
             "{text}"
         );
     }
+}
+
+/// A certificate for `localhost` written as PEM files into a fresh directory (for the
+/// example's `--tls CERT KEY`), and the certificate to trust.
+fn test_certificate() -> (PathBuf, PathBuf, rcgen::CertifiedKey) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("sockeye-axum-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    (cert, key, certified)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_http2_client_over_tls_with_the_examples_certificate_files() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let (cert, key, certified) = test_certificate();
+    let mut server = AxumEcho::start(&["--tls", cert.to_str().unwrap(), key.to_str().unwrap()]);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    // Trust exactly the test certificate; offer only h2 (ALPN).
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    #[allow(deprecated)] // ring, as in the example
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake with the example");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2 over TLS");
+    tokio::spawn(connection);
+    let url = format!("wss://localhost:{port}/ws");
+    let protocols = ["echo"];
+    let options = ClientOptions::new().with_protocols(&protocols);
+    let mut a = connect_h2(&mut sender, &url, &options)
+        .await
+        .expect("first");
+    let mut b = connect_h2(&mut sender, &url, &options)
+        .await
+        .expect("second");
+    echo_round(&mut a, Message::Binary(binary_of(100_000))).await;
+    echo_round(&mut b, Message::Text("over TLS".into())).await;
+    for ws in [&mut a, &mut b] {
+        let closure = ws
+            .close(CloseCode::NORMAL, "tls done")
+            .await
+            .expect("close");
+        assert!(closure.is_clean(), "{closure}");
+    }
+    for _ in 0..2 {
+        server.closure_line(|l| l.contains("HTTP/2 code=1000"));
+    }
+    let _ = std::fs::remove_dir_all(cert.parent().unwrap());
 }
 
 // ------------------------------------------------------------------ Python and Node peers
