@@ -50,7 +50,7 @@ for d in dirs:
         if skip:
             continue
         # Path dependencies on sibling crates point into the scratch workspace.
-        line = re.sub(r'path = "(?:[^"]*/)?(core|std|tokio|embedded)"', lambda m: f'path = "../{m.group(1)}"', line)
+        line = re.sub(r'path = "(?:[^"]*/)?(core|std|tokio|embedded|hyper)"', lambda m: f'path = "../{m.group(1)}"', line)
         out.append(line)
     open(path, "w").write("".join(out))
 with open(os.path.join(scratch, "Cargo.toml"), "w") as f:
@@ -86,6 +86,7 @@ core_msrv=$(msrv_of core); core_msrv=${core_msrv:-$workspace_msrv}
 embedded_msrv=$(msrv_of adapters/embedded); embedded_msrv=${embedded_msrv:-$workspace_msrv}
 std_msrv=$(msrv_of adapters/std); std_msrv=${std_msrv:-$workspace_msrv}
 tokio_msrv=$(msrv_of adapters/tokio); tokio_msrv=${tokio_msrv:-$workspace_msrv}
+hyper_msrv=$(msrv_of adapters/hyper); hyper_msrv=${hyper_msrv:-$workspace_msrv}
 
 check "$core_msrv" core -- \
   "-p sockeye-core" "-p sockeye-core --features alloc" "-p sockeye-core --features std"
@@ -95,8 +96,10 @@ check "$std_msrv" core adapters/std -- "-p sockeye-std" \
   "-p sockeye-std --features webpki-roots,platform-verifier"
 check "$tokio_msrv" core adapters/tokio -- "-p sockeye-tokio" \
   "-p sockeye-tokio --features webpki-roots,platform-verifier"
+check "$hyper_msrv" core adapters/tokio adapters/hyper -- \
+  "-p sockeye-hyper" "-p sockeye-hyper --features axum"
 root_msrv=$workspace_msrv
-check "$root_msrv" . core adapters/std adapters/tokio adapters/embedded -- \
-  "-p sockeye" "-p sockeye --features tokio,embedded" \
+check "$root_msrv" . core adapters/std adapters/tokio adapters/embedded adapters/hyper -- \
+  "-p sockeye" "-p sockeye --features tokio,embedded,axum" \
   "-p sockeye --features tokio,tls-webpki-roots,tls-platform-verifier"
 echo "msrv: every library crate builds with its declared rust-version"

@@ -221,6 +221,7 @@ fn table() {
                     let tag = match r.1 {
                         Role::Baseline => " *(ceiling)*",
                         Role::Sockeye => " **(sockeye)**",
+                        Role::Variant => " *(sockeye in axum)*",
                         Role::Other => "",
                     };
                     let _ = writeln!(

@@ -24,6 +24,11 @@ pub use sockeye_tokio as tokio;
 #[cfg(feature = "embedded")]
 pub use sockeye_embedded as embedded;
 
+/// hyper 1.x and axum integration: HTTP/1.1 upgrades and WebSockets over HTTP/2 (RFC 8441)
+/// (feature `hyper`; the axum extractor with `axum`).
+#[cfg(feature = "hyper")]
+pub use sockeye_hyper as hyper;
+
 /// The examples in README.md, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -29,6 +29,10 @@ pub const SERVERS: &[(&str, Role)] = &[
     ("tokio-tungstenite-batched", Role::Other),
     ("tokio-websockets-batched", Role::Other),
     ("fastwebsockets-batched", Role::Other),
+    // Inside axum over HTTP/1.1 (issue 15): sockeye through sockeye-hyper's extractor, and
+    // axum's own `extract::ws` (tungstenite), both served by hyper-util's auto builder.
+    ("sockeye-axum", Role::Variant),
+    ("axum-ws", Role::Other),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +40,8 @@ pub enum Role {
     Baseline,
     Sockeye,
     Other,
+    /// sockeye behind another front end (axum): listed, but not one of the "other crates".
+    Variant,
 }
 
 /// Runs server `name` on `port` until killed.
@@ -72,9 +78,64 @@ async fn tokio_server(name: &str, port: u16) {
             "tokio-websockets-batched" => tokio::spawn(tokio_websockets_batched(s)),
             "fastwebsockets" => tokio::spawn(fastwebsockets(s, false)),
             "fastwebsockets-batched" => tokio::spawn(fastwebsockets(s, true)),
+            "sockeye-axum" => tokio::spawn(axum_connection(s, sockeye_axum_router())),
+            "axum-ws" => tokio::spawn(axum_connection(s, axum_ws_router())),
             other => panic!("unknown server {other}"),
         };
     }
+}
+
+/// One connection served by hyper-util's auto builder (HTTP/1.1 with upgrades, HTTP/2 with
+/// extended CONNECT), the way `examples/axum_echo.rs` serves its router.
+async fn axum_connection(s: tokio::net::TcpStream, router: axum::Router) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower_service::Service;
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            router.clone().call(request.map(axum::body::Body::new))
+        });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http2().enable_connect_protocol();
+    let _ = builder
+        .serve_connection_with_upgrades(TokioIo::new(s), service)
+        .await;
+}
+
+/// sockeye inside axum: `sockeye_hyper::axum::WebSocketUpgrade` and the plain loop.
+fn sockeye_axum_router() -> axum::Router {
+    use sockeye_hyper::axum::WebSocketUpgrade;
+    use sockeye_tokio::Error;
+    let handler = |ws: WebSocketUpgrade| async move {
+        ws.on_upgrade(|mut ws| async move {
+            while let Ok(message) = ws.recv().await {
+                match ws.send(message).await {
+                    Ok(()) => {}
+                    Err(Error::Closed(_)) => break,
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    axum::Router::new().route("/", axum::routing::any(handler))
+}
+
+/// axum's own `extract::ws` (tokio-tungstenite inside), the plain loop of axum's docs.
+fn axum_ws_router() -> axum::Router {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    let handler = |ws: WebSocketUpgrade| async move {
+        ws.max_message_size(64 << 20)
+            .max_frame_size(16 << 20)
+            .on_upgrade(|mut socket| async move {
+                while let Some(Ok(message)) = socket.recv().await {
+                    if matches!(message, Message::Text(_) | Message::Binary(_))
+                        && socket.send(message).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+    };
+    axum::Router::new().route("/", axum::routing::any(handler))
 }
 
 /// Plain TCP echo: every byte back as it came. The ceiling for any WebSocket echo.

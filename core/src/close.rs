@@ -272,6 +272,17 @@ pub enum TransportError {
     TlsTruncated,
     /// Any other transport failure.
     Other,
+    /// The WebSocket was carried on an HTTP/2 stream (RFC 8441) and that stream was reset
+    /// (`RST_STREAM`) with this HTTP/2 error code (RFC 9113 §7), while the HTTP/2 connection
+    /// itself may still be up, with its other streams.
+    Http2StreamReset {
+        /// The error code of the `RST_STREAM` frame (e.g. `CANCEL`, `INTERNAL_ERROR`).
+        code: Http2ErrorCode,
+    },
+    /// The WebSocket was carried on an HTTP/2 stream (RFC 8441) and the whole HTTP/2
+    /// connection went away (`GOAWAY`, or its TCP or TLS connection ended or failed), ending
+    /// every stream on it.
+    Http2ConnectionLost,
 }
 
 impl TransportError {
@@ -289,7 +300,104 @@ impl TransportError {
                 "the TLS session ended without close_notify (TCP closed under TLS)"
             }
             TransportError::Other => "the transport failed",
+            TransportError::Http2StreamReset { .. } => {
+                "the HTTP/2 stream carrying the WebSocket was reset (RST_STREAM)"
+            }
+            TransportError::Http2ConnectionLost => {
+                "the HTTP/2 connection carrying the WebSocket went away (GOAWAY, or its TCP/TLS \
+                 connection ended), taking all its streams"
+            }
         }
+    }
+}
+
+/// An HTTP/2 error code (RFC 9113 §7), as carried by the `RST_STREAM` that ended a WebSocket
+/// over HTTP/2 ([`TransportError::Http2StreamReset`]). One byte, so that the engine's state
+/// stays small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Http2ErrorCode {
+    /// 0x0 `NO_ERROR`.
+    NoError,
+    /// 0x1 `PROTOCOL_ERROR`.
+    ProtocolError,
+    /// 0x2 `INTERNAL_ERROR`.
+    InternalError,
+    /// 0x3 `FLOW_CONTROL_ERROR`.
+    FlowControlError,
+    /// 0x4 `SETTINGS_TIMEOUT`.
+    SettingsTimeout,
+    /// 0x5 `STREAM_CLOSED`.
+    StreamClosed,
+    /// 0x6 `FRAME_SIZE_ERROR`.
+    FrameSizeError,
+    /// 0x7 `REFUSED_STREAM`.
+    RefusedStream,
+    /// 0x8 `CANCEL`.
+    Cancel,
+    /// 0x9 `COMPRESSION_ERROR`.
+    CompressionError,
+    /// 0xa `CONNECT_ERROR`.
+    ConnectError,
+    /// 0xb `ENHANCE_YOUR_CALM`.
+    EnhanceYourCalm,
+    /// 0xc `INADEQUATE_SECURITY`.
+    InadequateSecurity,
+    /// 0xd `HTTP_1_1_REQUIRED`.
+    Http11Required,
+    /// A code outside the registry of RFC 9113 §7.
+    Unknown,
+}
+
+impl Http2ErrorCode {
+    /// The code for the 32-bit value of a frame.
+    pub const fn from_u32(code: u32) -> Self {
+        use Http2ErrorCode as C;
+        match code {
+            0x0 => C::NoError,
+            0x1 => C::ProtocolError,
+            0x2 => C::InternalError,
+            0x3 => C::FlowControlError,
+            0x4 => C::SettingsTimeout,
+            0x5 => C::StreamClosed,
+            0x6 => C::FrameSizeError,
+            0x7 => C::RefusedStream,
+            0x8 => C::Cancel,
+            0x9 => C::CompressionError,
+            0xa => C::ConnectError,
+            0xb => C::EnhanceYourCalm,
+            0xc => C::InadequateSecurity,
+            0xd => C::Http11Required,
+            _ => C::Unknown,
+        }
+    }
+
+    /// The name RFC 9113 §7 gives the code.
+    pub const fn name(self) -> &'static str {
+        use Http2ErrorCode as C;
+        match self {
+            C::NoError => "NO_ERROR",
+            C::ProtocolError => "PROTOCOL_ERROR",
+            C::InternalError => "INTERNAL_ERROR",
+            C::FlowControlError => "FLOW_CONTROL_ERROR",
+            C::SettingsTimeout => "SETTINGS_TIMEOUT",
+            C::StreamClosed => "STREAM_CLOSED",
+            C::FrameSizeError => "FRAME_SIZE_ERROR",
+            C::RefusedStream => "REFUSED_STREAM",
+            C::Cancel => "CANCEL",
+            C::CompressionError => "COMPRESSION_ERROR",
+            C::ConnectError => "CONNECT_ERROR",
+            C::EnhanceYourCalm => "ENHANCE_YOUR_CALM",
+            C::InadequateSecurity => "INADEQUATE_SECURITY",
+            C::Http11Required => "HTTP_1_1_REQUIRED",
+            C::Unknown => "an unregistered code",
+        }
+    }
+}
+
+impl core::fmt::Display for Http2ErrorCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -529,6 +637,14 @@ impl Closure {
     }
 }
 
+/// The description of [`TransportError::Http2StreamReset`], completed with its code.
+const fn reset_description() -> &'static str {
+    TransportError::Http2StreamReset {
+        code: Http2ErrorCode::NoError,
+    }
+    .describe()
+}
+
 fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static str {
     match cause {
         AbnormalCause::KeepaliveTimeout => {
@@ -554,6 +670,15 @@ fn abnormal_hint(cause: AbnormalCause, phase: Phase, idle: Duration) -> &'static
         AbnormalCause::Transport(TransportError::TlsTruncated) => {
             "the peer, or a TLS terminator in front of it, closed TCP without shutting TLS down: it crashed, \
              or its TLS layer skips close_notify; a cut connection looks the same"
+        }
+        AbnormalCause::Transport(TransportError::Http2StreamReset { .. }) => {
+            "the peer or an intermediary cancelled this one stream (handler error, \
+             timeout, the page navigated away); the HTTP/2 connection and its other streams \
+             may still be up"
+        }
+        AbnormalCause::Transport(TransportError::Http2ConnectionLost) => {
+            "every WebSocket on that HTTP/2 connection ended with it; check the peer's or the \
+             proxy's logs for a shutdown, GOAWAY or connection limit, and the network path"
         }
         AbnormalCause::Transport(_) => "check the network path to the peer",
         AbnormalCause::Eof => match phase {
@@ -637,6 +762,9 @@ impl Closure {
                     AbnormalCause::Eof => {
                         f.write_str("the peer closed the transport without a Close frame")?
                     }
+                    AbnormalCause::Transport(TransportError::Http2StreamReset { code }) => {
+                        write!(f, "{} with error code {code}", reset_description())?
+                    }
                     AbnormalCause::Transport(e) => f.write_str(e.describe())?,
                     AbnormalCause::CloseTimeout => {
                         f.write_str("the closing handshake timed out")?
@@ -683,6 +811,40 @@ impl Closure {
 mod tests {
     use super::*;
     use std::string::ToString;
+
+    #[test]
+    fn http2_stream_reset_and_connection_loss_read_differently() {
+        let closure = |error| {
+            Closure::new(
+                ClosureKind::Abnormal {
+                    cause: AbnormalCause::Transport(error),
+                    phase: Phase::FrameBoundary,
+                },
+                Duration::from_millis(100),
+            )
+            .to_string()
+        };
+        let reset = closure(TransportError::Http2StreamReset {
+            code: Http2ErrorCode::from_u32(0x2),
+        });
+        assert!(
+            reset.contains("HTTP/2 stream carrying the WebSocket was reset (RST_STREAM) with error code INTERNAL_ERROR"),
+            "{reset}"
+        );
+        assert!(reset.contains("other streams may still be up"), "{reset}");
+        let lost = closure(TransportError::Http2ConnectionLost);
+        assert!(
+            lost.contains("HTTP/2 connection carrying the WebSocket went away"),
+            "{lost}"
+        );
+        assert!(
+            lost.contains("every WebSocket on that HTTP/2 connection"),
+            "{lost}"
+        );
+        assert_eq!(Http2ErrorCode::from_u32(0x8), Http2ErrorCode::Cancel);
+        assert_eq!(Http2ErrorCode::from_u32(0x1234), Http2ErrorCode::Unknown);
+        assert_eq!(core::mem::size_of::<TransportError>(), 1);
+    }
 
     #[test]
     fn rfc6455_7_4_sendable_codes() {

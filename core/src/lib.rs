@@ -57,8 +57,8 @@ pub mod url;
 pub mod utf8;
 
 pub use close::{
-    AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, FailureEnd, Initiator, Phase,
-    TransportError,
+    AbnormalCause, CloseCode, CloseFrame, Closure, ClosureKind, FailureEnd, Http2ErrorCode,
+    Initiator, Phase, TransportError,
 };
 pub use config::{Config, Keepalive, Role};
 pub use connection::{

@@ -14,11 +14,16 @@
 //!   when `accept` agrees to), and a `ClientHandshake` built with the request's key and offers
 //!   must accept that response, with the selected subprotocol and nothing left over;
 //! - a rejected request's error response (`RequestError::write_response`) is read by the client
-//!   as a refusal with the same status.
+//!   as a refusal with the same status;
+//! - the parts path reaches the same verdict: the head's method, version and header pairs (as
+//!   an HTTP library hands them over) through `handshake::parts::check_request` are accepted
+//!   exactly when the raw parser accepts, and refused with the same error (syntax, size and
+//!   request-target errors are the raw parser's alone).
 #![no_main]
 
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
+use sockeye_core::handshake::parts::{check_request, HttpVersion};
 use sockeye_core::handshake::{
     Accept, ClientHandshake, ClientRequest, Request, RequestError, ResponseError, ServerConfig,
     ServerHandshake,
@@ -48,6 +53,23 @@ fn seen(r: &Request<'_>) -> Seen {
         protocols: r.protocols().map(str::to_owned).collect(),
         extensions: r.extensions().map(str::to_owned).collect(),
     }
+}
+
+/// The parts path on the head at the start of `data`: httparse's method, version and header
+/// pairs through `check_request`. `None` when httparse does not parse a complete head.
+fn parts_verdict(data: &[u8]) -> Option<Result<(), RequestError>> {
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut storage);
+    match request.parse(data) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return None,
+    }
+    let version = match request.version {
+        Some(1) => HttpVersion::Http11,
+        _ => HttpVersion::Http10,
+    };
+    let pairs: Vec<(&str, &[u8])> = request.headers.iter().map(|h| (h.name, h.value)).collect();
+    Some(check_request(version, request.method?, None, pairs.iter().copied()).map(|_| ()))
 }
 
 fn verdict(r: Result<Option<Request<'_>>, RequestError>) -> Result<Option<Seen>, RequestError> {
@@ -127,6 +149,27 @@ fn check<const MAX_HEADERS: usize>(config: ServerConfig, data: &[u8]) {
         "whole vs byte by byte ({} bytes)",
         data.len()
     );
+
+    match &whole {
+        Ok(Some(r)) => assert_eq!(
+            parts_verdict(r.head()),
+            Some(Ok(())),
+            "the parts path refused what the raw parser accepted"
+        ),
+        // The raw parser's own errors: nothing to compare.
+        Err(
+            RequestError::Malformed(_)
+            | RequestError::TooLarge { .. }
+            | RequestError::TooManyHeaders { .. }
+            | RequestError::InvalidTarget,
+        ) => {}
+        Err(e) => {
+            if let Some(parts) = parts_verdict(data) {
+                assert_eq!(parts, Err(*e), "the parts path and the raw parser disagree");
+            }
+        }
+        Ok(None) => {}
+    }
 
     let mut out = vec![0u8; 16 * 1024];
     match whole {

@@ -4,6 +4,8 @@
 //! exact bytes and when TCP closed. Used by the std, tokio and embedded adapters' loopback tests
 //! and by `tests/failing.rs`; never published.
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

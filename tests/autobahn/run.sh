@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Autobahn|Testsuite conformance runs for sockeye.
 #
-# Usage: tests/autobahn/run.sh [all|server|server-std|client]     (default: all)
+# Usage: tests/autobahn/run.sh [all|server|server-std|client|axum]     (default: all)
 #
 #   server      wstest -m fuzzingclient  -> examples/echo_server     on 127.0.0.1:9001
 #   server-std  wstest -m fuzzingclient  -> examples/echo_server_std on 127.0.0.1:9002
 #   client      examples/autobahn_client -> wstest -m fuzzingserver  on 127.0.0.1:9003
+#   axum        wstest -m fuzzingclient  -> examples/axum_echo       on 127.0.0.1:9004/ws
+#               (the axum app over HTTP/1.1, built with --features axum-example)
 #
 # It installs wstest if needed (setup.sh), builds the examples once in release
 # mode, runs the selected runs one after another, prints a per-section table and
@@ -25,6 +27,7 @@
 #   AUTOBAHN_SERVER_CMD      command line used instead of the echo_server example
 #   AUTOBAHN_SERVER_STD_CMD  command line used instead of the echo_server_std example
 #   AUTOBAHN_CLIENT_CMD      command line used instead of the autobahn_client example
+#   AUTOBAHN_AXUM_CMD        command line used instead of the axum_echo example
 # An override command line is run by bash with the example's arguments appended:
 # the listen address (servers), or the fuzzing server's URL and the agent name (client).
 #
@@ -52,6 +55,7 @@ read -r -a CARGO_ARGS <<< "${AUTOBAHN_CARGO_ARGS:-}"
 SERVER_ADDR=127.0.0.1:9001
 SERVER_STD_ADDR=127.0.0.1:9002
 FUZZINGSERVER_ADDR=127.0.0.1:9003
+AXUM_ADDR=127.0.0.1:9004
 export WSTEST_BIND=127.0.0.1
 CLIENT_AGENT=sockeye  # agent name the client reports its results under
 
@@ -70,8 +74,8 @@ since() { # since START : seconds since START (from now), one decimal
 MODE=${1:-all}
 [ $# -le 1 ] || usage
 case "$MODE" in
-  all) RUNS=(server server-std client) ;;
-  server|server-std|client) RUNS=("$MODE") ;;
+  all) RUNS=(server server-std client axum) ;;
+  server|server-std|client|axum) RUNS=("$MODE") ;;
   -h|--help|help) usage ;;
   *) log "unknown run '$MODE'"; usage ;;
 esac
@@ -281,14 +285,14 @@ finish_run() { # finish_run RUN START
 # wstest's fuzzingclient writes its reports only after its last case, so it is
 # run once per section (about 0.7 s each): a crash or a timeout then keeps the
 # sections already done, and the cases not reached count as missing.
-run_server() { # run_server RUN ADDR AGENT CMD
-  local run=$1 addr=$2 agent=$3 cmd=$4
+run_server() { # run_server RUN ADDR AGENT CMD [PATH]
+  local run=$1 addr=$2 agent=$3 cmd=$4 path=${5:-}
   local start deadline dir=$REPORTS/$1 sut sec left
   start=$(now)
   deadline=$((start / 1000000000 + TIMEOUT))
   new_run_dir "$run"
-  echo "=== autobahn $run: wstest -m fuzzingclient against ws://$addr (testee: $cmd $addr)"
-  prepare "$dir" fuzzingclient.json servers "ws://$addr" "$agent"
+  echo "=== autobahn $run: wstest -m fuzzingclient against ws://$addr$path (testee: $cmd $addr)"
+  prepare "$dir" fuzzingclient.json servers "ws://$addr$path" "$agent"
   if port_open "$addr"; then
     fail_run "$run" "something already listens on $addr"
     finish_run "$run" "$start"
@@ -392,12 +396,15 @@ if [ ! -x "$WSTEST" ] || [ ! -x "$PY2" ]; then
 fi
 
 # The examples under test, built once; an override command replaces its example.
-declare -A EXAMPLE=([server]=echo_server [server-std]=echo_server_std [client]=autobahn_client)
+declare -A EXAMPLE=([server]=echo_server [server-std]=echo_server_std [client]=autobahn_client
+                    [axum]=axum_echo)
 declare -A OVERRIDE=([server]=${AUTOBAHN_SERVER_CMD:-} [server-std]=${AUTOBAHN_SERVER_STD_CMD:-}
-                     [client]=${AUTOBAHN_CLIENT_CMD:-})
+                     [client]=${AUTOBAHN_CLIENT_CMD:-} [axum]=${AUTOBAHN_AXUM_CMD:-})
 BUILD=()
 for run in "${RUNS[@]}"; do
   [ -n "${OVERRIDE[$run]}" ] || BUILD+=(--example "${EXAMPLE[$run]}")
+  # The axum example's crates are optional dependencies behind this feature.
+  if [ "$run" = axum ] && [ -z "${OVERRIDE[$run]}" ]; then BUILD+=(--features axum-example); fi
 done
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 [[ "$TARGET_DIR" == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR  # cargo resolves it from ROOT
@@ -425,6 +432,7 @@ for run in "${RUNS[@]}"; do
     server) run_server server "$SERVER_ADDR" sockeye-server "${COMMAND[$run]}" ;;
     server-std) run_server server-std "$SERVER_STD_ADDR" sockeye-server-std "${COMMAND[$run]}" ;;
     client) run_client client "$FUZZINGSERVER_ADDR" "$CLIENT_AGENT" "${COMMAND[$run]}" ;;
+    axum) run_server axum "$AXUM_ADDR" sockeye-axum "${COMMAND[$run]}" /ws ;;
   esac
 done
 

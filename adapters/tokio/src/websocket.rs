@@ -206,6 +206,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// HTTP server), playing `role`. `leftover` are bytes already read past the peer's
     /// handshake; they are processed before anything read from `stream`.
     pub fn from_upgraded(stream: S, role: Role, config: Config, leftover: &[u8]) -> WebSocket<S> {
+        let upgraded = Upgraded {
+            leftover: leftover.to_vec(),
+            protocol: None,
+            deflate: None,
+        };
+        WebSocket::from_handshake(stream, role, config, upgraded)
+    }
+
+    /// A connection over a `stream` whose opening handshake was done elsewhere, with what that
+    /// handshake agreed on: the subprotocol, permessage-deflate's parameters (run with
+    /// [`Config::compression`]'s settings, feature `deflate`) and the bytes read past the
+    /// peer's head. For integrations such as `sockeye-hyper`.
+    pub fn from_handshake(
+        stream: S,
+        role: Role,
+        config: Config,
+        upgraded: Upgraded,
+    ) -> WebSocket<S> {
         let origin = tokio::time::Instant::now();
         let connection = Connection::new(
             role,
@@ -213,12 +231,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             sockeye_core::Instant::ZERO,
             random::u64(),
         );
-        let upgraded = Upgraded {
-            leftover: leftover.to_vec(),
-            protocol: None,
-            deflate: None,
-        };
         WebSocket::upgraded(stream, connection, &config, origin, upgraded)
+    }
+
+    /// Records the subprotocol that a handshake done elsewhere agreed on (see
+    /// [`from_upgraded`](Self::from_upgraded)), so that [`protocol`](Self::protocol) reports it.
+    pub fn with_protocol(mut self, protocol: Option<String>) -> WebSocket<S> {
+        self.protocol = protocol;
+        self
     }
 
     fn upgraded(

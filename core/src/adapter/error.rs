@@ -214,9 +214,49 @@ impl TransportEnd {
     }
 }
 
-/// Maps an I/O error that ended the transport to what the engine records.
+/// An `io::Error` payload by which a stream says exactly how it failed, when its
+/// [`io::ErrorKind`] cannot: a stream that carries a WebSocket over an HTTP/2 stream returns
+/// `io::Error::other(TransportFailure(TransportError::Http2StreamReset { .. }))`, and
+/// [`transport_end`] reports that cause instead of guessing from the kind.
+///
+/// ```
+/// use std::io;
+/// use sockeye_core::adapter::{transport_end, TransportEnd, TransportFailure};
+/// use sockeye_core::TransportError;
+///
+/// let e = io::Error::other(TransportFailure(TransportError::Http2ConnectionLost));
+/// assert_eq!(transport_end(&e), TransportEnd::Error(TransportError::Http2ConnectionLost));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportFailure(pub TransportError);
+
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            TransportError::Http2StreamReset { code } => write!(
+                f,
+                "the HTTP/2 stream was reset with error code {code}; the connection may still be up"
+            ),
+            TransportError::Http2ConnectionLost => f.write_str(
+                "the HTTP/2 connection went away; every stream on it ended, open a new connection",
+            ),
+            other => write!(f, "the transport failed: {other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportFailure {}
+
+/// Maps an I/O error that ended the transport to what the engine records: a
+/// [`TransportFailure`] inside the error says it exactly, otherwise the error's kind decides.
 pub fn transport_end(error: &io::Error) -> TransportEnd {
     use io::ErrorKind as K;
+    if let Some(TransportFailure(cause)) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TransportFailure>())
+    {
+        return TransportEnd::Error(*cause);
+    }
     TransportEnd::Error(match error.kind() {
         // A read of a plain stream reports its end as `Ok(0)`; `UnexpectedEof` comes from a TLS
         // layer (rustls, tokio-rustls) whose socket ended without the peer's close_notify.

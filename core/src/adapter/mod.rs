@@ -15,6 +15,7 @@
 
 mod config;
 mod error;
+mod extensions;
 pub mod proxy;
 pub mod random;
 pub mod tls;
@@ -23,4 +24,5 @@ pub mod upgrade;
 #[cfg(feature = "deflate")]
 pub use config::Compression;
 pub use config::{ClientOptions, Config, Decision};
-pub use error::{transport_end, Error, HandshakeError, TransportEnd};
+pub use error::{transport_end, Error, HandshakeError, TransportEnd, TransportFailure};
+pub use extensions::negotiate_extensions;

@@ -211,36 +211,28 @@ pub struct Answer {
 }
 
 /// The response to a valid `request` that the application decided on, under `config`: when
-/// accepting, permessage-deflate is negotiated here if [`Config::compression`] is set (feature
-/// `deflate`) — the one place every adapter's server handshake does it. A decision that
+/// accepting, extensions are negotiated by [`negotiate_extensions`](super::negotiate_extensions)
+/// (permessage-deflate if [`Config::compression`] allows, feature `deflate`). A decision that
 /// cannot be sent (a subprotocol the client did not offer, an invalid header or status) is
 /// answered with 500 and reported as [`HandshakeError::Write`].
 pub fn answer(request: &Request<'_>, decision: Decision<'_>, config: &Config) -> Answer {
     let rendered = match decision {
         Decision::Accept { protocol, headers } => {
             let mut accept = Accept::new().with_headers(headers);
-            if let Some(protocol) = protocol {
-                accept = accept.with_protocol(protocol);
-            }
-            #[cfg(feature = "deflate")]
-            let accepted = config
-                .compression
-                .and_then(|c| request.negotiate_deflate(&c.accept));
-            #[cfg(not(feature = "deflate"))]
-            let accepted: Option<crate::handshake::deflate::Accepted> = {
-                let _ = config;
-                None
-            };
+            // Extensions are negotiated in one place for every adapter.
+            let accepted = super::negotiate_extensions(request.extensions(), config);
             if let Some(accepted) = accepted {
                 accept = accept.with_deflate(accepted);
             }
-            let deflate = accepted.map(|a| a.params());
+            if let Some(protocol) = protocol {
+                accept = accept.with_protocol(protocol);
+            }
             render(|out| request.accept(&accept, out)).map(|response| Answer {
                 response,
                 outcome: Ok(Upgraded {
                     leftover: request.remainder().to_vec(),
                     protocol: protocol.map(String::from),
-                    deflate,
+                    deflate: accepted.map(|a| a.params()),
                 }),
             })
         }

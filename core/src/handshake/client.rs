@@ -125,6 +125,11 @@ impl<'a> ClientRequest<'a> {
         self
     }
 
+    /// The permessage-deflate offer, if any.
+    pub fn deflate(&self) -> Option<DeflateOffer> {
+        self.deflate
+    }
+
     /// Adds header fields such as `Authorization` or `Cookie` (RFC 6455 §4.1 item 12). Names
     /// must be tokens, values may not contain control characters, and fields the handshake
     /// writes itself are refused.
@@ -143,8 +148,18 @@ impl<'a> ClientRequest<'a> {
         self.extensions
     }
 
+    /// The `Origin` to send, if any.
+    pub fn origin(&self) -> Option<&'a str> {
+        self.origin
+    }
+
+    /// The extra header fields to send.
+    pub fn headers(&self) -> &'a [(&'a str, &'a str)] {
+        self.headers
+    }
+
     /// Checks every caller-supplied string before anything is written.
-    fn validate(&self) -> Result<(), WriteError> {
+    pub(super) fn validate(&self) -> Result<(), WriteError> {
         let visible = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
         if self.host.host().is_empty() || !visible(self.host.host()) {
             return Err(WriteError::InvalidHost);
@@ -435,6 +450,25 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         &self,
         headers: &[httparse::Header<'b>],
     ) -> Result<(Option<&'b str>, Option<DeflateParams>), ResponseError> {
+        verify_fields(
+            &self.request,
+            Some(&self.accept),
+            headers.iter().map(|h| (h.name, h.value)),
+        )
+    }
+}
+
+/// RFC 6455 §4.1, the numbered checks on a response's fields, in the RFC's order, for the
+/// response to `request`. With `accept` (HTTP/1.1) checks 2–6; without (HTTP/2, RFC 8441
+/// §5, where `Upgrade`, `Connection` and `Sec-WebSocket-Accept` do not exist) checks 5–6.
+/// Returns the subprotocol and, when the request offered permessage-deflate and the server
+/// took it, the parameters (checked against the offer, RFC 7692 §7.1).
+pub(super) fn verify_fields<'b>(
+    request: &ClientRequest<'_>,
+    accept_key: Option<&AcceptKey>,
+    headers: impl Iterator<Item = (&'b str, &'b [u8])>,
+) -> Result<(Option<&'b str>, Option<DeflateParams>), ResponseError> {
+    {
         let mut upgrade: Option<&[u8]> = None;
         let mut upgrades = 0usize;
         let mut connection_seen = false;
@@ -446,24 +480,23 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         let mut deflate_error = None;
         let mut protocol: Option<&'b [u8]> = None;
         let mut protocols = 0usize;
-        for h in headers {
-            let name = h.name;
+        for (name, value) in headers {
             if name.eq_ignore_ascii_case("upgrade") {
                 upgrades += 1;
-                upgrade = Some(h.value);
+                upgrade = Some(value);
             } else if name.eq_ignore_ascii_case("connection") {
                 connection_seen = true;
                 connection_upgrade |=
-                    ListSplit::new(h.value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+                    ListSplit::new(value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
             } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
                 accepts += 1;
-                accept = Some(h.value);
+                accept = Some(value);
             } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-                for item in ListSplit::new(h.value) {
+                for item in ListSplit::new(value) {
                     let name = extension_name(item);
-                    unoffered_extension |= !self.request.offered_extension(name);
+                    unoffered_extension |= !request.offered_extension(name);
                     if let (Some(offer), true) = (
-                        self.request.deflate,
+                        request.deflate,
                         name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE.as_bytes()),
                     ) {
                         // RFC 7692 §5: the server accepts at most one offer. The first
@@ -482,32 +515,34 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
                     }
                 }
             } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
-                for item in ListSplit::new(h.value) {
+                for item in ListSplit::new(value) {
                     protocols += 1;
                     protocol.get_or_insert(item);
                 }
             }
         }
-        // 2. Upgrade must be "websocket", compared ASCII case-insensitively.
-        match (upgrades, upgrade) {
-            (0, _) | (_, None) => return Err(ResponseError::MissingUpgrade),
-            (1, Some(value)) if value.eq_ignore_ascii_case(b"websocket") => {}
-            (1, Some(_)) => return Err(ResponseError::UpgradeNotWebSocket),
-            _ => return Err(ResponseError::DuplicateUpgrade),
-        }
-        // 3. Connection must contain the token "Upgrade", ASCII case-insensitively.
-        if !connection_seen {
-            return Err(ResponseError::MissingConnection);
-        }
-        if !connection_upgrade {
-            return Err(ResponseError::ConnectionNotUpgrade);
-        }
-        // 4. Sec-WebSocket-Accept must be base64(SHA-1(key ++ GUID)).
-        match (accepts, accept) {
-            (0, _) | (_, None) => return Err(ResponseError::MissingAccept),
-            (1, Some(value)) if value == self.accept.as_bytes() => {}
-            (1, Some(_)) => return Err(ResponseError::AcceptMismatch),
-            _ => return Err(ResponseError::DuplicateAccept),
+        if let Some(expected) = accept_key {
+            // 2. Upgrade must be "websocket", compared ASCII case-insensitively.
+            match (upgrades, upgrade) {
+                (0, _) | (_, None) => return Err(ResponseError::MissingUpgrade),
+                (1, Some(value)) if value.eq_ignore_ascii_case(b"websocket") => {}
+                (1, Some(_)) => return Err(ResponseError::UpgradeNotWebSocket),
+                _ => return Err(ResponseError::DuplicateUpgrade),
+            }
+            // 3. Connection must contain the token "Upgrade", ASCII case-insensitively.
+            if !connection_seen {
+                return Err(ResponseError::MissingConnection);
+            }
+            if !connection_upgrade {
+                return Err(ResponseError::ConnectionNotUpgrade);
+            }
+            // 4. Sec-WebSocket-Accept must be base64(SHA-1(key ++ GUID)).
+            match (accepts, accept) {
+                (0, _) | (_, None) => return Err(ResponseError::MissingAccept),
+                (1, Some(value)) if value == expected.as_bytes() => {}
+                (1, Some(_)) => return Err(ResponseError::AcceptMismatch),
+                _ => return Err(ResponseError::DuplicateAccept),
+            }
         }
         // 5. Every extension in use must have been requested.
         if unoffered_extension {
@@ -524,7 +559,7 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
         let protocol = match protocol {
             None => None,
             Some(chosen) => Some(
-                self.request
+                request
                     .protocols
                     .iter()
                     .find(|offered| offered.as_bytes() == chosen)
@@ -660,6 +695,13 @@ pub enum ResponseError {
     MultipleProtocols,
     /// The server accepted an extension the client did not offer.
     ExtensionNotOffered,
+    /// The server answered an HTTP/2 extended `CONNECT` (RFC 8441 §5) with a status outside
+    /// 2xx: it refused the WebSocket (e.g. 401, 403, 404), or does not support RFC 8441.
+    Http2Status(u16),
+    /// The HTTP/2 server reset the extended `CONNECT` with `PROTOCOL_ERROR`: what a server does
+    /// when it has not enabled extended CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441
+    /// §3), so it cannot carry a WebSocket on a stream.
+    Http2ExtendedConnectDisabled,
     /// The server's permessage-deflate response is not one the offer allows (RFC 7692 §7.1):
     /// the client must fail the connection.
     Deflate(DeflateError),
@@ -711,6 +753,15 @@ impl core::fmt::Display for ResponseError {
             ResponseError::ExtensionNotOffered => {
                 f.write_str("server accepted an extension the client did not offer")
             }
+            ResponseError::Http2Status(status) => write!(
+                f,
+                "server answered the HTTP/2 extended CONNECT with status {status} instead of 2xx \
+                 (does it support WebSockets over HTTP/2, RFC 8441, on this path?)"
+            ),
+            ResponseError::Http2ExtendedConnectDisabled => f.write_str(
+                "the HTTP/2 server refused the extended CONNECT with PROTOCOL_ERROR: it has not \
+                 enabled WebSockets over HTTP/2 (RFC 8441); connect over HTTP/1.1 instead",
+            ),
             ResponseError::Deflate(e) => write!(f, "invalid permessage-deflate response: {e}"),
         }
     }

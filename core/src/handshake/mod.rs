@@ -36,6 +36,7 @@
 mod client;
 pub mod deflate;
 mod headers;
+pub mod parts;
 pub(crate) mod scan;
 mod server;
 mod write;

@@ -12,6 +12,7 @@ use base64::Engine as _;
 
 use super::deflate::{negotiate, Accepted, DeflateConfig};
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
+use super::parts::HttpVersion;
 use super::scan::{HeadScanner, Scan};
 use super::write::{put_extra_headers, reason_phrase, Writer};
 use super::{
@@ -168,7 +169,10 @@ impl<const MAX_HEADERS: usize> ServerHandshake<MAX_HEADERS> {
         }
         let (path, query) =
             split_target(request.path.unwrap_or("")).ok_or(RequestError::InvalidTarget)?;
-        let fields = Fields::check(request.headers)?;
+        let fields = Fields::check(
+            request.headers.iter().map(|h| (h.name, h.value)),
+            HttpVersion::Http11,
+        )?;
         Ok(Some(Request {
             buf,
             consumed,
@@ -213,16 +217,23 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 }
 
 /// The header fields RFC 6455 §4.2.1 requires, after validation.
-struct Fields<'b> {
-    host: &'b str,
-    key: &'b str,
+pub(super) struct Fields<'b> {
+    pub(super) host: &'b str,
+    pub(super) key: &'b str,
 }
 
 impl<'b> Fields<'b> {
     /// Checks the fields in the order of RFC 6455 §4.2.1, except that the version (item 6) is
     /// checked before the key (item 5): a client speaking another protocol version may use
     /// another key scheme, and the 426 answer tells it which version to retry with (§4.4).
-    fn check(headers: &[httparse::Header<'b>]) -> Result<Self, RequestError> {
+    ///
+    /// Over HTTP/2 (RFC 8441 §5) only the version and the absence of a body are checked:
+    /// `Host` is the `:authority` pseudo-header, `Upgrade` and `Connection` do not exist, and
+    /// `Sec-WebSocket-Key` is not used; `host` and `key` are then empty.
+    pub(super) fn check(
+        headers: impl Iterator<Item = (&'b str, &'b [u8])>,
+        http: HttpVersion,
+    ) -> Result<Self, RequestError> {
         let mut hosts = 0usize;
         let mut host: Option<&'b [u8]> = None;
         let mut upgrade_seen = false;
@@ -234,30 +245,37 @@ impl<'b> Fields<'b> {
         let mut keys = 0usize;
         let mut key: Option<&'b [u8]> = None;
         let mut body = false;
-        for h in headers {
-            let name = h.name;
+        for (name, value) in headers {
             if name.eq_ignore_ascii_case("host") {
                 hosts += 1;
-                host = Some(h.value);
+                host = Some(value);
             } else if name.eq_ignore_ascii_case("upgrade") {
                 upgrade_seen = true;
                 upgrade_websocket |=
-                    ListSplit::new(h.value).any(|t| t.eq_ignore_ascii_case(b"websocket"));
+                    ListSplit::new(value).any(|t| t.eq_ignore_ascii_case(b"websocket"));
             } else if name.eq_ignore_ascii_case("connection") {
                 connection_seen = true;
                 connection_upgrade |=
-                    ListSplit::new(h.value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+                    ListSplit::new(value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
             } else if name.eq_ignore_ascii_case("sec-websocket-version") {
                 versions += 1;
-                version = Some(h.value);
+                version = Some(value);
             } else if name.eq_ignore_ascii_case("sec-websocket-key") {
                 keys += 1;
-                key = Some(h.value);
+                key = Some(value);
             } else if name.eq_ignore_ascii_case("content-length") {
-                body |= h.value.is_empty() || h.value.iter().any(|&b| b != b'0');
+                body |= value.is_empty() || value.iter().any(|&b| b != b'0');
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 body = true;
             }
+        }
+        if http == HttpVersion::Http2 {
+            // RFC 8441 §5: the version is still 13; there is no key to check.
+            check_version(versions, version)?;
+            if body {
+                return Err(RequestError::UnexpectedBody);
+            }
+            return Ok(Fields { host: "", key: "" });
         }
 
         // Item 2: exactly one Host (RFC 7230 §5.4 also requires 400 for several).
@@ -285,12 +303,7 @@ impl<'b> Fields<'b> {
             return Err(RequestError::ConnectionNotUpgrade);
         }
         // Item 6: Sec-WebSocket-Version is 13.
-        match (versions, version) {
-            (0, _) | (_, None) => return Err(RequestError::MissingVersion),
-            (1, Some(b"13")) => {}
-            (1, Some(_)) => return Err(RequestError::UnsupportedVersion),
-            _ => return Err(RequestError::DuplicateVersion),
-        }
+        check_version(versions, version)?;
         // Item 5: one Sec-WebSocket-Key that base64-decodes to 16 bytes.
         let key = match (keys, key) {
             (0, _) | (_, None) => return Err(RequestError::MissingKey),
@@ -314,6 +327,16 @@ impl<'b> Fields<'b> {
             return Err(RequestError::UnexpectedBody);
         }
         Ok(Fields { host, key })
+    }
+}
+
+/// `Sec-WebSocket-Version` must appear once, with 13 (RFC 6455 §4.2.1 item 6).
+fn check_version(count: usize, value: Option<&[u8]>) -> Result<(), RequestError> {
+    match (count, value) {
+        (0, _) | (_, None) => Err(RequestError::MissingVersion),
+        (1, Some(b"13")) => Ok(()),
+        (1, Some(_)) => Err(RequestError::UnsupportedVersion),
+        _ => Err(RequestError::DuplicateVersion),
     }
 }
 
@@ -417,29 +440,7 @@ impl<'b> Request<'b> {
     /// all be named in the client's offers, or the client would have to fail the connection
     /// (§4.1); both are checked here, as are the extra headers.
     pub fn accept(&self, response: &Accept<'_>, out: &mut [u8]) -> Result<usize, WriteError> {
-        if let Some(protocol) = response.protocol {
-            if !is_token(protocol.as_bytes()) {
-                return Err(WriteError::InvalidProtocol { index: 0 });
-            }
-            if !self.protocols().any(|offered| offered == protocol) {
-                return Err(WriteError::ProtocolNotOffered);
-            }
-        }
-        if let Some(extensions) = response.extensions {
-            let bytes = extensions.as_bytes();
-            if trim_ows(bytes).is_empty() || !is_field_value(bytes) {
-                return Err(WriteError::InvalidExtension { index: 0 });
-            }
-            for item in ListSplit::new(bytes) {
-                let name = extension_name(item);
-                if !self
-                    .extensions()
-                    .any(|offer| extension_name(offer.as_bytes()) == name)
-                {
-                    return Err(WriteError::ExtensionNotOffered);
-                }
-            }
-        }
+        response.check_against(self.protocols(), self.extensions())?;
         let mut w = Writer::new(out);
         w.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
         w.put_header("Sec-WebSocket-Accept", self.accept_key().as_bytes());
@@ -480,6 +481,71 @@ pub struct Accept<'a> {
 }
 
 impl<'a> Accept<'a> {
+    /// Checks the subprotocol and the extensions against the client's offers (`protocols` and
+    /// `extensions` as [`Request::protocols`] and [`Request::extensions`] yield them): the
+    /// chosen subprotocol must be a token the client offered, and every accepted extension
+    /// must be named in an offer (RFC 6455 §4.2.2 step 5.5–5.6). [`Request::accept`] and
+    /// [`UpgradeRequest::respond`](super::parts::UpgradeRequest::respond) call it; so does a
+    /// server that kept the offers and answers later.
+    ///
+    /// ```
+    /// use sockeye_core::handshake::{Accept, WriteError};
+    ///
+    /// let offered = ["chat", "superchat"];
+    /// let ok = Accept::new().with_protocol("chat");
+    /// assert_eq!(ok.check_against(offered.into_iter(), [].into_iter()), Ok(()));
+    /// let bad = Accept::new().with_protocol("other");
+    /// assert_eq!(
+    ///     bad.check_against(offered.into_iter(), [].into_iter()),
+    ///     Err(WriteError::ProtocolNotOffered)
+    /// );
+    /// ```
+    pub fn check_against<'o>(
+        &self,
+        mut protocols: impl Iterator<Item = &'o str>,
+        extensions: impl Iterator<Item = &'o str> + Clone,
+    ) -> Result<(), WriteError> {
+        if let Some(protocol) = self.protocol {
+            if !is_token(protocol.as_bytes()) {
+                return Err(WriteError::InvalidProtocol { index: 0 });
+            }
+            if !protocols.any(|offered| offered == protocol) {
+                return Err(WriteError::ProtocolNotOffered);
+            }
+        }
+        if let Some(accepted) = self.extensions {
+            let bytes = accepted.as_bytes();
+            if trim_ows(bytes).is_empty() || !is_field_value(bytes) {
+                return Err(WriteError::InvalidExtension { index: 0 });
+            }
+            for item in ListSplit::new(bytes) {
+                let name = extension_name(item);
+                if !extensions
+                    .clone()
+                    .any(|offer| extension_name(offer.as_bytes()) == name)
+                {
+                    return Err(WriteError::ExtensionNotOffered);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The chosen subprotocol, if any.
+    pub const fn protocol(&self) -> Option<&'a str> {
+        self.protocol
+    }
+
+    /// The accepted extensions (a `Sec-WebSocket-Extensions` value), if any.
+    pub const fn extensions(&self) -> Option<&'a str> {
+        self.extensions
+    }
+
+    /// The extra header fields.
+    pub const fn headers(&self) -> &'a [(&'a str, &'a str)] {
+        self.headers
+    }
+
     /// Accept without subprotocol, extensions or extra headers.
     pub const fn new() -> Self {
         Accept {
@@ -655,6 +721,12 @@ pub enum RequestError {
     /// Bytes after the head are read as WebSocket frames, so a body would be misread as
     /// frames: an opening for request smuggling. Status 400.
     UnexpectedBody,
+    /// An HTTP/2 request that is not a `CONNECT` (RFC 8441 §4: a WebSocket over HTTP/2 is an
+    /// extended `CONNECT`). Status 405.
+    Http2MethodNotConnect,
+    /// An HTTP/2 `CONNECT` without the `:protocol` pseudo-header `websocket` (RFC 8441 §4):
+    /// a plain tunnel request, or another protocol. Status 400.
+    Http2ProtocolNotWebSocket,
 }
 
 impl RequestError {
@@ -662,7 +734,7 @@ impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
             RequestError::TooLarge { .. } | RequestError::TooManyHeaders { .. } => 431,
-            RequestError::MethodNotAllowed => 405,
+            RequestError::MethodNotAllowed | RequestError::Http2MethodNotConnect => 405,
             RequestError::MissingVersion | RequestError::UnsupportedVersion => 426,
             _ => 400,
         }
@@ -699,6 +771,12 @@ impl RequestError {
             RequestError::KeyNotBase64 => "Sec-WebSocket-Key is not valid base64",
             RequestError::KeyWrongLength => "Sec-WebSocket-Key does not decode to 16 bytes",
             RequestError::UnexpectedBody => "WebSocket handshake request must not have a body",
+            RequestError::Http2MethodNotConnect => {
+                "a WebSocket over HTTP/2 must be opened with an extended CONNECT (RFC 8441)"
+            }
+            RequestError::Http2ProtocolNotWebSocket => {
+                "HTTP/2 CONNECT without the :protocol pseudo-header \"websocket\" (RFC 8441)"
+            }
         }
     }
 
@@ -715,6 +793,7 @@ impl RequestError {
         put_status_line(&mut w, status);
         let mut connection = "close";
         match status {
+            405 if *self == RequestError::Http2MethodNotConnect => w.put(b"Allow: CONNECT\r\n"),
             405 => w.put(b"Allow: GET\r\n"),
             426 => {
                 w.put(b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
