@@ -7,8 +7,6 @@
 //!    after every read until it returns `Ok(Some(response))` or an error.
 //! 4. Feed [`ClientResponse::remainder`] to the WebSocket engine before any byte read later.
 
-use base64::Engine as _;
-
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
 use super::scan::{HeadScanner, Scan};
 use super::write::{put_extra_headers, Writer};
@@ -264,8 +262,8 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
     pub fn with_config(request: ClientRequest<'a>, nonce: [u8; 16], config: ClientConfig) -> Self {
         let mut key = [0u8; 24];
         // 16 bytes always encode to exactly 24 padded characters, so the buffer fits.
-        let written = base64::engine::general_purpose::STANDARD.encode_slice(nonce, &mut key);
-        debug_assert_eq!(written, Ok(24));
+        let written = super::base64::encode(&nonce, &mut key);
+        debug_assert_eq!(written, Some(24));
         ClientHandshake {
             request,
             accept: accept_key(&key),
