@@ -9,6 +9,7 @@
 
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
 use super::scan::{HeadScanner, Scan};
+use super::status::HeadError;
 use super::write::{put_extra_headers, Writer};
 use super::{
     accept_key, AcceptKey, Headers, ListItems, SyntaxError, WriteError, DEFAULT_MAX_HEADERS,
@@ -367,30 +368,23 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
             Scan::InvalidByte => return Err(ResponseError::Malformed(SyntaxError::InvalidByte)),
         };
         let head = buf.get(..end).unwrap_or(buf);
-        let mut storage: [httparse::Header<'b>; MAX_HEADERS] =
-            [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut storage);
-        let consumed = match response.parse(head) {
-            Ok(httparse::Status::Complete(len)) => len,
-            // The head ends in a blank line, so httparse cannot need more of it.
-            Ok(httparse::Status::Partial) => {
-                return Err(ResponseError::Malformed(SyntaxError::StartLine))
-            }
-            Err(httparse::Error::TooManyHeaders) => {
+        let consumed = head.len();
+        let status = match super::status::check_response(head, MAX_HEADERS) {
+            Ok(status) => status,
+            Err(HeadError::TooManyHeaders) => {
                 return Err(ResponseError::TooManyHeaders { limit: MAX_HEADERS })
             }
-            Err(e) => return Err(ResponseError::Malformed(SyntaxError::from_httparse(e))),
+            Err(HeadError::Syntax(e)) => return Err(ResponseError::Malformed(e)),
         };
         // RFC 6455 §4.1: "If the status code received from the server is not 101, the client
         // handles the response per HTTP procedures" - i.e. this is not a WebSocket.
-        let status = response.code.unwrap_or(0);
-        if status != 101 {
-            return Err(ResponseError::Status(status));
+        if status.code != 101 {
+            return Err(ResponseError::Status(status.code));
         }
-        if response.version != Some(1) {
+        if status.minor != 1 {
             return Err(ResponseError::UnsupportedHttpVersion);
         }
-        let protocol = self.verify(response.headers)?;
+        let protocol = self.verify(Headers::new(head))?;
         Ok(Some(ClientResponse {
             buf,
             consumed,
@@ -399,10 +393,7 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
     }
 
     /// RFC 6455 §4.1, the numbered checks on a 101 response, in the RFC's order.
-    fn verify<'b>(
-        &self,
-        headers: &[httparse::Header<'b>],
-    ) -> Result<Option<&'b str>, ResponseError> {
+    fn verify<'b>(&self, headers: Headers<'b>) -> Result<Option<&'b str>, ResponseError> {
         let mut upgrade: Option<&[u8]> = None;
         let mut upgrades = 0usize;
         let mut connection_seen = false;

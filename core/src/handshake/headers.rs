@@ -63,7 +63,7 @@ pub(crate) fn extension_name(item: &[u8]) -> &[u8] {
 }
 
 /// Splits off one line (without its `\n` or `\r\n`) from the front of `s`.
-fn split_line(s: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split_line(s: &[u8]) -> Option<(&[u8], &[u8])> {
     if s.is_empty() {
         return None;
     }

@@ -40,6 +40,7 @@ mod headers;
 pub(crate) mod scan;
 mod server;
 mod sha1;
+mod status;
 mod write;
 
 pub use client::{ClientConfig, ClientHandshake, ClientRequest, ClientResponse, ResponseError};
