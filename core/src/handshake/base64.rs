@@ -16,18 +16,27 @@ pub(crate) const fn encoded_len(len: usize) -> usize {
 /// `None` (writing nothing useful) when `out` is shorter than [`encoded_len`].
 pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let len = encoded_len(input.len());
-    let out = out.get_mut(..len)?;
-    for (chunk, quad) in input.chunks(3).zip(out.chunks_mut(4)) {
-        let mut group = [0u8; 3];
-        group[..chunk.len()].copy_from_slice(chunk);
-        let n = u32::from_be_bytes([0, group[0], group[1], group[2]]);
-        for (i, c) in quad.iter_mut().enumerate() {
-            *c = if i <= chunk.len() {
-                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]
-            } else {
-                b'='
-            };
+    let mut slots = out.get_mut(..len)?.iter_mut();
+    // Bits not yet written, most significant first: `held` of them in the low end of `acc`.
+    let (mut acc, mut held) = (0u32, 0u32);
+    for &byte in input {
+        acc = (acc << 8) | u32::from(byte);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            if let Some(slot) = slots.next() {
+                *slot = ALPHABET[((acc >> held) & 63) as usize];
+            }
         }
+    }
+    if held > 0 {
+        if let Some(slot) = slots.next() {
+            *slot = ALPHABET[((acc << (6 - held)) & 63) as usize];
+        }
+    }
+    // What is left of the last group of four is padding.
+    for slot in slots {
+        *slot = b'=';
     }
     Some(len)
 }

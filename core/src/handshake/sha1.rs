@@ -17,31 +17,34 @@ pub(crate) fn digest(parts: &[&[u8]]) -> [u8; 20] {
         0xC3D2_E1F0,
     ];
     let mut block = [0u8; 64];
-    let mut filled = 0usize;
-    let mut bits = 0u64;
+    let mut total = 0usize;
+    // Message bytes and padding go through the same single-byte step.
+    let mut push = |byte: u8, total: &mut usize| {
+        block[*total % 64] = byte;
+        *total += 1;
+        if *total & 63 == 0 {
+            compress(&mut state, &block);
+        }
+    };
     for &part in parts {
         for &byte in part {
-            block[filled] = byte;
-            filled += 1;
-            bits = bits.wrapping_add(8);
-            if filled == 64 {
-                compress(&mut state, &block);
-                filled = 0;
-            }
+            push(byte, &mut total);
         }
     }
-    // Padding (§5.1.1): a 1 bit, zeros, then the message length in bits as 64-bit big endian,
-    // in a second block when fewer than 8 bytes are left in this one.
-    block[filled] = 0x80;
-    filled += 1;
-    if filled > 56 {
-        block[filled..].fill(0);
-        compress(&mut state, &block);
-        filled = 0;
+    // Padding (§5.1.1): a 1 bit, zeros up to 8 bytes before a block boundary, then the length
+    // in bits as a 64-bit big-endian number.
+    let bits = (total as u64).wrapping_mul(8);
+    let mut pad = 0x80;
+    loop {
+        push(pad, &mut total);
+        pad = 0;
+        if total % 64 == 56 {
+            break;
+        }
     }
-    block[filled..56].fill(0);
-    block[56..].copy_from_slice(&bits.to_be_bytes());
-    compress(&mut state, &block);
+    for byte in bits.to_be_bytes() {
+        push(byte, &mut total);
+    }
 
     let mut out = [0u8; 20];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
