@@ -18,9 +18,11 @@ import sys
 
 # (capability, substrings of the source path); the first match wins.
 GROUPS = [
-    ("server role: request parsing and checks, 101 response", ["handshake/server.rs", "httparse"]),
+    ("HTTP head parser (httparse)", ["/httparse-"]),
+    ("server role: request checks, 101 response", ["handshake/server.rs"]),
     ("opening handshake: request, response checks, SHA-1, base64",
-     ["core/src/handshake/", "core/src/url.rs", "embedded/src/handshake.rs"]),
+     ["core/src/handshake/", "core/src/url.rs", "embedded/src/handshake.rs", "/sha1_smol-",
+      "/base64-"]),
     ("UTF-8 validation (fail-fast, across chunks)", ["core/src/utf8.rs", "/str/validations.rs",
                                                      "/str/converts.rs"]),
     ("close machine: closing handshake, failing, Closure",

@@ -1,6 +1,7 @@
 //! Header-field vocabulary shared by both sides of the handshake.
 //!
-//! Everything here works on a header block that [`httparse`] has already accepted, so the
+//! Everything here works on a header block that has already been checked (by `httparse` on the
+//! server, by `status::check_response` on the client), so the
 //! iterators can be simple and lazy: a parsed [`Request`](super::Request) or
 //! [`ClientResponse`](super::ClientResponse) keeps only the borrowed head and walks it again on
 //! demand instead of carrying an array of headers around. Every slice operation is checked, so
