@@ -70,17 +70,20 @@ echo "(bytes; flash = vector table + .text + .rodata + .data; d_flash = flash - 
 echo " static = .data + .bss; stack = bytes of stack the workload writes, measured under QEMU"
 echo " by painting; buffers and engine state are on the stack, except in sockeye_client_static)"
 
-# What the default feature `fast-paths` (word-at-a-time masking, one-pass decoding of whole
-# messages) adds: these firmwares are built without it, as size-conscious firmware would be.
+# What sockeye-core's default features add: these firmwares are built without them, as
+# size-conscious firmware would be. fast-paths: word-at-a-time masking and one-pass decoding
+# of whole messages; close-reasons: a reason text in the Close sent on a protocol violation.
 echo
-echo "with sockeye-core's default feature fast-paths (what the std and tokio adapters use):"
-cargo build -q --release --target "$TARGET" --features fast-paths --target-dir target/fast \
-  --bin sockeye_core_client --bin sockeye_client
-for b in sockeye_core_client sockeye_client; do
-  f=target/fast/$TARGET/release/$b
-  flash=$(( $(sec "$f" .vector_table) + $(sec "$f" .text) + $(sec "$f" .rodata) + $(sec "$f" .data) ))
-  without=$(( $(sec "$DIR/$b" .vector_table) + $(sec "$DIR/$b" .text) + $(sec "$DIR/$b" .rodata) + $(sec "$DIR/$b" .data) ))
-  printf '  %-22s d_flash %6d  (+%d)\n' "$b" $((flash - base_flash)) $((flash - without))
+echo "with sockeye-core's default features (the std and tokio adapters have both):"
+for features in close-reasons fast-paths fast-paths,close-reasons; do
+  cargo build -q --release --target "$TARGET" --features "$features" --target-dir "target/$features" \
+    --bin sockeye_core_client --bin sockeye_client
+  for b in sockeye_core_client sockeye_client; do
+    f=target/$features/$TARGET/release/$b
+    flash=$(( $(sec "$f" .vector_table) + $(sec "$f" .text) + $(sec "$f" .rodata) + $(sec "$f" .data) ))
+    without=$(( $(sec "$DIR/$b" .vector_table) + $(sec "$DIR/$b" .text) + $(sec "$DIR/$b" .rodata) + $(sec "$DIR/$b" .data) ))
+    printf '  %-26s %-22s d_flash %6d  (+%d)\n' "$features" "$b" $((flash - base_flash)) $((flash - without))
+  done
 done
 
 # Flash by capability: each instruction charged, through the debug information, to the

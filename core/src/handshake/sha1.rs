@@ -9,63 +9,72 @@
 
 /// The SHA-1 digest of the concatenation of `parts`.
 pub(crate) fn digest(parts: &[&[u8]]) -> [u8; 20] {
-    let mut state: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    let mut block = [0u8; 64];
-    let mut total = 0usize;
-    // Message bytes and padding go through the same single-byte step.
-    let mut push = |byte: u8, total: &mut usize| {
-        block[*total % 64] = byte;
-        *total += 1;
-        if *total & 63 == 0 {
-            compress(&mut state, &block);
-        }
+    let mut h = Hasher {
+        state: [
+            0x6745_2301,
+            0xEFCD_AB89,
+            0x98BA_DCFE,
+            0x1032_5476,
+            0xC3D2_E1F0,
+        ],
+        block: [0; 64],
+        total: 0,
     };
     for &part in parts {
         for &byte in part {
-            push(byte, &mut total);
+            h.push(byte);
         }
     }
     // Padding (§5.1.1): a 1 bit, zeros up to 8 bytes before a block boundary, then the length
     // in bits as a 64-bit big-endian number.
-    let bits = (total as u64).wrapping_mul(8);
-    let mut pad = 0x80;
-    loop {
-        push(pad, &mut total);
-        pad = 0;
-        if total % 64 == 56 {
-            break;
-        }
+    let bits = (h.total as u64).wrapping_mul(8);
+    h.push(0x80);
+    while h.total % 64 != 56 {
+        h.push(0);
     }
-    for byte in bits.to_be_bytes() {
-        push(byte, &mut total);
+    for shift in (0..8).rev() {
+        h.push((bits >> (8 * shift)) as u8);
     }
-
     let mut out = [0u8; 20];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (h.state[i / 4] >> (24 - 8 * (i % 4))) as u8;
     }
     out
+}
+
+/// The running hash: message bytes and padding go through the same one-byte step.
+struct Hasher {
+    state: [u32; 5],
+    block: [u8; 64],
+    total: usize,
+}
+
+impl Hasher {
+    /// Adds one byte, compressing each block as it fills. Not inlined: its three callers share
+    /// one copy (the point of this module is flash).
+    #[inline(never)]
+    fn push(&mut self, byte: u8) {
+        self.block[self.total % 64] = byte;
+        self.total += 1;
+        if self.total & 63 == 0 {
+            compress(&mut self.state, &self.block);
+        }
+    }
 }
 
 /// One application of the compression function (§6.1.2) to a 64-byte block.
 fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
     let mut w = [0u32; 16];
-    for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
-        *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    }
     let [mut a, mut b, mut c, mut d, mut e] = *state;
     for t in 0..80 {
-        if t >= 16 {
+        let i = t & 15;
+        w[i] = if t < 16 {
+            let at = 4 * i;
+            u32::from_be_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]])
+        } else {
             // W[t] = ROTL1(W[t-3] ^ W[t-8] ^ W[t-14] ^ W[t-16]), kept in a 16-word ring.
-            let x = w[(t + 13) & 15] ^ w[(t + 8) & 15] ^ w[(t + 2) & 15] ^ w[t & 15];
-            w[t & 15] = x.rotate_left(1);
-        }
+            (w[(t + 13) & 15] ^ w[(t + 8) & 15] ^ w[(t + 2) & 15] ^ w[i]).rotate_left(1)
+        };
         let (f, k) = match t / 20 {
             0 => ((b & c) | (!b & d), 0x5A82_7999),
             1 => (b ^ c ^ d, 0x6ED9_EBA1),
@@ -77,7 +86,7 @@ fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
             .wrapping_add(f)
             .wrapping_add(e)
             .wrapping_add(k)
-            .wrapping_add(w[t & 15]);
+            .wrapping_add(w[i]);
         e = d;
         d = c;
         c = b.rotate_left(30);
