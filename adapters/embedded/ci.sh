@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI for sockeye on microcontrollers, in one run (a few minutes cold on 2 cores):
-#   1. sockeye-embedded on the host: tests (the end-to-end scenarios), clippy and docs;
+#   1. sockeye-embedded on the host: tests (the end-to-end scenarios, and through embassy-net
+#      in sockeye-embedded-net-test), the core without fast-paths, clippy and docs;
 #   2. sockeye-embedded built for Cortex-M4F and Cortex-M0 (no atomics), with and without
 #      its features (embassy-time, defmt);
 #   3. the firmware test suites under QEMU (qemu-test/run.sh);
@@ -30,6 +31,11 @@ echo "=== sockeye-embedded: host tests and clippy"
 cd "$here"
 cargo test -p sockeye-embedded
 cargo test -p sockeye-embedded --features embassy-time --test embassy_clock
+# Through embassy-net (smoltcp): two TCP/IP stacks joined in memory, in virtual time (~1 s).
+cargo test -p sockeye-embedded-net-test
+# The core without its default feature fast-paths, as the footprint firmwares build it: the
+# byte-at-a-time masking and the general decoder must give the same results (~10 s).
+cargo test -p sockeye-core --no-default-features --lib
 if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy -q -p sockeye-embedded --all-targets --all-features -- -D warnings
 fi

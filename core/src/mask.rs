@@ -6,6 +6,10 @@
 //! at a time, which the compiler turns into SIMD (SSE2 on any x86_64). With `std` on x86_64,
 //! buffers of 128 bytes and more use the same code compiled for AVX2 when the CPU has it — the
 //! crate's only `unsafe`, in the `simd` module, because `benches/mask.rs` shows it pays.
+//!
+//! The word-at-a-time paths belong to the default feature `fast-paths`. Without it masking is
+//! the byte loop of the RFC's definition: about 0.7 KB less flash on a Cortex-M, where the
+//! network is far slower than even the byte loop (a few cycles per byte).
 
 /// XORs `buf` in place with `key`, as if `buf` started at byte `offset` of the frame payload.
 ///
@@ -24,6 +28,18 @@
 /// ```
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    #[cfg(not(feature = "fast-paths"))]
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b ^= key[offset.wrapping_add(i) % 4];
+    }
+    #[cfg(feature = "fast-paths")]
+    apply_mask_fast(buf, key, offset);
+}
+
+/// [`apply_mask`] a word at a time (feature `fast-paths`).
+#[cfg(feature = "fast-paths")]
+#[inline]
+fn apply_mask_fast(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // The key for a chunk that starts `offset` bytes into the payload: its bytes rotated left
     // by `offset % 4` (a right rotation of the little-endian word).
     let key = u32::from_le_bytes(key)
@@ -44,6 +60,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// From 256 bytes on, the bytes up to a 32-byte boundary are done apart, so that the vector
 /// stores that follow never straddle two cache lines (a payload sits at an odd offset in a
 /// read buffer): 1.3–1.5× faster from 1 KiB up (`benches/mask.rs`).
+#[cfg(feature = "fast-paths")]
 #[inline(never)]
 fn mask_long(buf: &mut [u8], key: [u8; 4]) {
     let head = (buf.as_ptr() as usize).wrapping_neg() % 32;
@@ -59,6 +76,7 @@ fn mask_long(buf: &mut [u8], key: [u8; 4]) {
     }
 }
 
+#[cfg(feature = "fast-paths")]
 #[inline(always)]
 fn mask_blocks(buf: &mut [u8], key: [u8; 4]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -71,6 +89,7 @@ fn mask_blocks(buf: &mut [u8], key: [u8; 4]) {
 /// The portable path: 64-byte blocks, then [`mask_short`]. A block is a run of 4-byte words
 /// XORed with the key, which the compiler turns into vector loads, XORs and stores (SSE2 on any
 /// x86_64; AVX2 in [`simd`] or when the target has it at compile time).
+#[cfg(feature = "fast-paths")]
 #[inline(always)]
 fn mask_words(buf: &mut [u8], key: [u8; 4]) {
     let k4 = u32::from_ne_bytes(key);
@@ -84,6 +103,7 @@ fn mask_words(buf: &mut [u8], key: [u8; 4]) {
 
 /// Short buffers (and the tails of long ones): 8-byte words, then a 4-byte word where it
 /// fits, then single bytes.
+#[cfg(feature = "fast-paths")]
 #[inline(always)]
 fn mask_short(mut buf: &mut [u8], key: [u8; 4]) {
     let k4 = u32::from_ne_bytes(key);
@@ -106,6 +126,7 @@ fn mask_short(mut buf: &mut [u8], key: [u8; 4]) {
 }
 
 /// XORs each whole 4-byte word of `block` with `k4` (`block.len()` is a multiple of 4).
+#[cfg(feature = "fast-paths")]
 #[inline(always)]
 fn xor_words(block: &mut [u8], k4: u32) {
     for w in block.chunks_exact_mut(4) {
@@ -121,7 +142,7 @@ fn xor_words(block: &mut [u8], k4: u32) {
 /// cache-resident buffer about 1.3–1.5× faster from 1 KiB up (`benches/mask.rs`). The only
 /// unsafe operation is calling that copy, after the CPU said it has AVX2. (Built with AVX2
 /// enabled at compile time, the detection is a constant and both copies are the same code.)
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cfg(all(feature = "std", feature = "fast-paths", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod simd {
     #![deny(clippy::undocumented_unsafe_blocks)]
@@ -169,6 +190,11 @@ mod simd {
 #[inline]
 pub(crate) fn mask_copy(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     assert_eq!(dst.len(), src.len());
+    #[cfg(not(feature = "fast-paths"))]
+    for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
+        *d = s ^ key[i % 4];
+    }
+    #[cfg(feature = "fast-paths")]
     if src.len() < 64 {
         mask_copy_short(dst, src, key);
     } else {
@@ -177,6 +203,7 @@ pub(crate) fn mask_copy(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
 }
 
 /// At least 64 bytes: AVX2 where the CPU has it, else the portable word loop.
+#[cfg(feature = "fast-paths")]
 #[inline(never)]
 fn mask_copy_long(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -187,6 +214,7 @@ fn mask_copy_long(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
 }
 
 /// [`mask_words`], copying: 64-byte blocks of 4-byte words, then [`mask_copy_short`].
+#[cfg(feature = "fast-paths")]
 #[inline(always)]
 fn mask_copy_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     let k4 = u32::from_ne_bytes(key);
@@ -202,6 +230,7 @@ fn mask_copy_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
 }
 
 /// [`mask_short`], copying (`dst` and `src` of the same length).
+#[cfg(feature = "fast-paths")]
 #[inline(always)]
 fn mask_copy_short(mut dst: &mut [u8], mut src: &[u8], key: [u8; 4]) {
     let k4 = u32::from_ne_bytes(key);
@@ -281,7 +310,10 @@ mod tests {
                     let k = u32::from_le_bytes(key)
                         .rotate_right(8 * offset as u32)
                         .to_le_bytes();
+                    #[cfg(feature = "fast-paths")]
                     mask_words(&mut got[align..], k);
+                    #[cfg(not(feature = "fast-paths"))]
+                    apply_mask(&mut got[align..], k, 0);
                     assert_eq!(
                         &got[align..],
                         &want[..],
@@ -291,7 +323,10 @@ mod tests {
                     mask_copy(&mut got, &data[align..], k);
                     assert_eq!(&got[..], &want[..], "mask_copy len {len} offset {offset}");
                     let mut got = std::vec![0u8; len];
+                    #[cfg(feature = "fast-paths")]
                     mask_copy_words(&mut got, &data[align..], k);
+                    #[cfg(not(feature = "fast-paths"))]
+                    mask_copy(&mut got, &data[align..], k);
                     assert_eq!(&got[..], &want[..], "mask_copy_words {len} {offset}");
                 }
             }

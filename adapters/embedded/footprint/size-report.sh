@@ -21,6 +21,7 @@ BINS=(
   "sockeye_core_client|sockeye-core: the same job as ew_client (no I/O)"
   "sockeye_client|sockeye-embedded: connect, send 1, receive 1, close (async I/O, timers)"
   "sockeye_client_static|the same, its Storage (buffers + engine) in a static"
+  "sockeye_server|sockeye-embedded server: accept, receive 1, send 1, answer the Close"
   "ew_frames|embedded-websocket: encode + decode 1 frame (state forced open)"
   "sockeye_frames|sockeye-core: encode + decode 1 frame on an open connection"
 )
@@ -68,6 +69,29 @@ done
 echo "(bytes; flash = vector table + .text + .rodata + .data; d_flash = flash - baseline;"
 echo " static = .data + .bss; stack = bytes of stack the workload writes, measured under QEMU"
 echo " by painting; buffers and engine state are on the stack, except in sockeye_client_static)"
+
+# What sockeye-core's default features add: these firmwares are built without them, as
+# size-conscious firmware would be. fast-paths: word-at-a-time masking and one-pass decoding
+# of whole messages; close-reasons: a reason text in the Close sent on a protocol violation.
+echo
+echo "with sockeye-core's default features (the std and tokio adapters have both):"
+for features in close-reasons fast-paths fast-paths,close-reasons; do
+  cargo build -q --release --target "$TARGET" --features "$features" --target-dir "target/$features" \
+    --bin sockeye_core_client --bin sockeye_client
+  for b in sockeye_core_client sockeye_client; do
+    f=target/$features/$TARGET/release/$b
+    flash=$(( $(sec "$f" .vector_table) + $(sec "$f" .text) + $(sec "$f" .rodata) + $(sec "$f" .data) ))
+    without=$(( $(sec "$DIR/$b" .vector_table) + $(sec "$DIR/$b" .text) + $(sec "$DIR/$b" .rodata) + $(sec "$DIR/$b" .data) ))
+    printf '  %-26s %-22s d_flash %6d  (+%d)\n' "$features" "$b" $((flash - base_flash)) $((flash - without))
+  done
+done
+
+# Flash by capability: each instruction charged, through the debug information, to the
+# project source file it came from (capabilities.py says how).
+if command -v python3 >/dev/null && command -v arm-none-eabi-addr2line >/dev/null; then
+  echo
+  python3 capabilities.py "$DIR/sockeye_core_client" "$DIR/sockeye_client" "$DIR/sockeye_server"
+fi
 
 # Where sockeye_client's flash goes: its largest functions (inlined callees count in the caller).
 echo

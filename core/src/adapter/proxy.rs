@@ -19,8 +19,6 @@ use std::string::String;
 use std::vec::Vec;
 use std::{fmt, format};
 
-use base64::Engine as _;
-
 use crate::handshake::scan::{HeadScanner, Scan};
 
 /// The longest proxy answer head we read: like every head we parse, bounded.
@@ -91,7 +89,7 @@ impl Proxy {
                     percent_decode(user).ok_or(ProxyError::InvalidUrl)?,
                     percent_decode(password).ok_or(ProxyError::InvalidUrl)?
                 );
-                Some(base64::engine::general_purpose::STANDARD.encode(plain))
+                Some(crate::handshake::base64::encode_string(plain.as_bytes()))
             }
         };
         Ok(Proxy {

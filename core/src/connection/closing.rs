@@ -99,7 +99,12 @@ impl Connection {
         if self.state == State::Open {
             self.queue_close(
                 Some(error.close_code()),
-                error.reason(),
+                // Without the feature `close-reasons`: the code alone, for flash.
+                if cfg!(feature = "close-reasons") {
+                    error.reason()
+                } else {
+                    ""
+                },
                 State::CloseSent { since: now },
             );
         }

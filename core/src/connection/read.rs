@@ -332,6 +332,10 @@ impl Connection {
     /// takes the general path, which handles them all.
     #[inline(always)]
     fn read_whole_message(&mut self, input: &mut [u8], now: Instant) -> Whole {
+        // Without the feature `fast-paths` (size-optimised firmware) the general path does all.
+        if !cfg!(feature = "fast-paths") {
+            return Whole::No;
+        }
         let [b0, b1, ..] = *input else {
             return Whole::No;
         };

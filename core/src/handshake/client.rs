@@ -7,11 +7,10 @@
 //!    after every read until it returns `Ok(Some(response))` or an error.
 //! 4. Feed [`ClientResponse::remainder`] to the WebSocket engine before any byte read later.
 
-use base64::Engine as _;
-
 use super::deflate::{DeflateError, DeflateOffer, DeflateParams, PERMESSAGE_DEFLATE};
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
 use super::scan::{HeadScanner, Scan};
+use super::status::HeadError;
 use super::write::{put_extra_headers, Writer};
 use super::{
     accept_key, AcceptKey, Headers, ListItems, SyntaxError, WriteError, DEFAULT_MAX_HEADERS,
@@ -294,8 +293,8 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
     pub fn with_config(request: ClientRequest<'a>, nonce: [u8; 16], config: ClientConfig) -> Self {
         let mut key = [0u8; 24];
         // 16 bytes always encode to exactly 24 padded characters, so the buffer fits.
-        let written = base64::engine::general_purpose::STANDARD.encode_slice(nonce, &mut key);
-        debug_assert_eq!(written, Ok(24));
+        let written = super::base64::encode(&nonce, &mut key);
+        debug_assert_eq!(written, Some(24));
         ClientHandshake {
             request,
             accept: accept_key(&key),
@@ -413,30 +412,23 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
             Scan::InvalidByte => return Err(ResponseError::Malformed(SyntaxError::InvalidByte)),
         };
         let head = buf.get(..end).unwrap_or(buf);
-        let mut storage: [httparse::Header<'b>; MAX_HEADERS] =
-            [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut storage);
-        let consumed = match response.parse(head) {
-            Ok(httparse::Status::Complete(len)) => len,
-            // The head ends in a blank line, so httparse cannot need more of it.
-            Ok(httparse::Status::Partial) => {
-                return Err(ResponseError::Malformed(SyntaxError::StartLine))
-            }
-            Err(httparse::Error::TooManyHeaders) => {
+        let consumed = head.len();
+        let status = match super::status::check_response(head, MAX_HEADERS) {
+            Ok(status) => status,
+            Err(HeadError::TooManyHeaders) => {
                 return Err(ResponseError::TooManyHeaders { limit: MAX_HEADERS })
             }
-            Err(e) => return Err(ResponseError::Malformed(SyntaxError::from_httparse(e))),
+            Err(HeadError::Syntax(e)) => return Err(ResponseError::Malformed(e)),
         };
         // RFC 6455 §4.1: "If the status code received from the server is not 101, the client
         // handles the response per HTTP procedures" - i.e. this is not a WebSocket.
-        let status = response.code.unwrap_or(0);
-        if status != 101 {
-            return Err(ResponseError::Status(status));
+        if status.code != 101 {
+            return Err(ResponseError::Status(status.code));
         }
-        if response.version != Some(1) {
+        if status.minor != 1 {
             return Err(ResponseError::UnsupportedHttpVersion);
         }
-        let (protocol, deflate) = self.verify(response.headers)?;
+        let (protocol, deflate) = self.verify(Headers::new(head))?;
         Ok(Some(ClientResponse {
             buf,
             consumed,
@@ -448,12 +440,12 @@ impl<'a, const MAX_HEADERS: usize> ClientHandshake<'a, MAX_HEADERS> {
     /// RFC 6455 §4.1, the numbered checks on a 101 response, in the RFC's order.
     fn verify<'b>(
         &self,
-        headers: &[httparse::Header<'b>],
+        headers: Headers<'b>,
     ) -> Result<(Option<&'b str>, Option<DeflateParams>), ResponseError> {
         verify_fields(
             &self.request,
             Some(&self.accept),
-            headers.iter().map(|h| (h.name, h.value)),
+            headers.map(|h| (h.name, h.value)),
         )
     }
 }

@@ -1,6 +1,7 @@
 //! Header-field vocabulary shared by both sides of the handshake.
 //!
-//! Everything here works on a header block that [`httparse`] has already accepted, so the
+//! Everything here works on a header block that has already been checked (by `httparse` on the
+//! server, by `status::check_response` on the client), so the
 //! iterators can be simple and lazy: a parsed [`Request`](super::Request) or
 //! [`ClientResponse`](super::ClientResponse) keeps only the borrowed head and walks it again on
 //! demand instead of carrying an array of headers around. Every slice operation is checked, so
@@ -63,7 +64,7 @@ pub(crate) fn extension_name(item: &[u8]) -> &[u8] {
 }
 
 /// Splits off one line (without its `\n` or `\r\n`) from the front of `s`.
-fn split_line(s: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split_line(s: &[u8]) -> Option<(&[u8], &[u8])> {
     if s.is_empty() {
         return None;
     }

@@ -33,19 +33,20 @@
 //! (what a server must find in a request) and §4.2.2 (what it answers). Each failed check is its
 //! own error variant, so a log line says exactly which rule the peer broke.
 
+pub(crate) mod base64;
 mod client;
 pub mod deflate;
 mod headers;
 pub mod parts;
 pub(crate) mod scan;
 mod server;
+mod sha1;
+mod status;
 mod write;
 
 pub use client::{ClientConfig, ClientHandshake, ClientRequest, ClientResponse, ResponseError};
 pub use headers::{Header, Headers, ListItems};
 pub use server::{Accept, Reject, Request, RequestError, ServerConfig, ServerHandshake};
-
-use base64::Engine as _;
 
 /// RFC 6455 §1.3 / §4.2.2: the fixed GUID that the server appends to the client's key before
 /// hashing. Its only purpose is to prove that the server understood the WebSocket handshake,
@@ -110,14 +111,11 @@ impl core::fmt::Display for AcceptKey {
 /// assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ==").as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> AcceptKey {
-    let mut sha1 = sha1_smol::Sha1::new();
-    sha1.update(key);
-    sha1.update(WEBSOCKET_GUID.as_bytes());
-    let digest = sha1.digest().bytes();
+    let digest = sha1::digest(&[key, WEBSOCKET_GUID.as_bytes()]);
     let mut out = [0u8; 28];
     // A 20-byte digest always encodes to exactly 28 padded characters, so the buffer fits.
-    let written = base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut out);
-    debug_assert_eq!(written, Ok(28));
+    let written = base64::encode(&digest, &mut out);
+    debug_assert_eq!(written, Some(28));
     AcceptKey(out)
 }
 

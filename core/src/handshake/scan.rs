@@ -3,8 +3,8 @@
 //! A handshake arrives in pieces, and the caller re-offers its growing buffer after every read.
 //! Running `httparse` on each attempt would re-read the whole head every time: quadratic in the
 //! number of reads, and a peer dribbling one byte per packet controls how many there are. The
-//! scanner instead remembers where it stopped and looks at each byte once; `httparse` runs once,
-//! on the complete head.
+//! scanner instead remembers where it stopped and looks at each byte once; the head is parsed
+//! once, when it is complete.
 //!
 //! The scanner also refuses, as soon as they arrive, bytes that can never appear in an HTTP/1.1
 //! head (control characters other than HTAB, and CR not followed by LF). A TLS `ClientHello`

@@ -8,8 +8,6 @@
 //! 4. After accepting, feed [`Request::remainder`] to the WebSocket engine before any byte
 //!    read later.
 
-use base64::Engine as _;
-
 use super::deflate::{negotiate, Accepted, DeflateConfig};
 use super::headers::{extension_name, is_field_value, is_token, trim_ows, ListSplit};
 use super::parts::HttpVersion;
@@ -310,15 +308,10 @@ impl<'b> Fields<'b> {
             (1, Some(value)) => value,
             _ => return Err(RequestError::DuplicateKey),
         };
-        let mut decoded = [0u8; 18];
-        match base64::engine::general_purpose::STANDARD.decode_slice(key, &mut decoded) {
-            Ok(16) => {}
-            Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
-                return Err(RequestError::KeyWrongLength)
-            }
-            Err(base64::DecodeSliceError::DecodeError(_)) => {
-                return Err(RequestError::KeyNotBase64)
-            }
+        match super::base64::decoded_len(key) {
+            Some(16) => {}
+            Some(_) => return Err(RequestError::KeyWrongLength),
+            None => return Err(RequestError::KeyNotBase64),
         }
         // Valid base64 is ASCII.
         let key = core::str::from_utf8(key).map_err(|_| RequestError::KeyNotBase64)?;

@@ -273,7 +273,8 @@ pub const SERVER_CLOSE: &[u8] = &[0x88, 0x02, 0x03, 0xe8];
 pub static SERVER_SCRIPT: [u8; SCRIPT_LEN] = concat3(RESPONSE, SERVER_FRAME, SERVER_CLOSE);
 const SCRIPT_LEN: usize = RESPONSE.len() + SERVER_FRAME.len() + SERVER_CLOSE.len();
 
-const fn concat3<const N: usize>(a: &[u8], b: &[u8], c: &[u8]) -> [u8; N] {
+/// `a`, `b` and `c` one after the other, at compile time (`N` is their total length).
+pub const fn concat3<const N: usize>(a: &[u8], b: &[u8], c: &[u8]) -> [u8; N] {
     let mut out = [0u8; N];
     let mut i = 0;
     while i < a.len() {

@@ -76,6 +76,9 @@ async fn telemetry(
         let _ = ws.close(CloseCode::GOING_AWAY, "shutting down").await;
     }
     socket.close();
+    // Dropped at once, the socket would leave the stack with its FIN unsent: wait until the
+    // server has acknowledged it (embassy-net's flush covers the FIN after close).
+    let _ = socket.flush().await;
 }
 // --- README example ends ---
 
