@@ -7,11 +7,13 @@
 //! deterministic generator on both sides, compressed by the browser with context takeover over
 //! all of them, so our inflater must follow the browser's window across messages); then
 //! closes with 1000. The page reports what it saw (`extensions:`, `error:`) over the same
-//! socket. Without Chromium the test fails saying what to install; it never passes unrun.
+//! socket. Without Chromium the test fails saying what to install (`sockeye_test_support::browser`);
+//! it never passes unrun.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use sockeye_test_support::browser::Chromium;
 
 use sockeye_tokio::{CloseCode, ClosureKind, Compression, Config, Decision, Message, WebSocket};
 use tokio::net::TcpListener;
@@ -67,60 +69,25 @@ fn xorshift(seed: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Headless Chromium on a page; killed on drop.
-struct Browser {
-    child: Child,
-    _profile: TempDir,
-}
+/// The page as a file of its own (the browser opens it with `file://`); removed on drop.
+struct PageFile(PathBuf);
 
-struct TempDir(PathBuf);
+impl PageFile {
+    fn write(html: &str) -> PageFile {
+        let path =
+            std::env::temp_dir().join(format!("sockeye-deflate-page-{}.html", std::process::id()));
+        std::fs::write(&path, html).expect("write the page");
+        PageFile(path)
+    }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn url(&self) -> String {
+        format!("file://{}", self.0.display())
     }
 }
 
-impl Browser {
-    fn open(html: &str) -> Browser {
-        let dir = std::env::temp_dir().join(format!("sockeye-browser-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let page = dir.join("page.html");
-        std::fs::write(&page, html).unwrap();
-        let profile = dir.join("profile");
-        let child = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("file://{}", page.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start Chromium ({e}): install it (Debian: apt-get install chromium); \
-                     .ci/run does"
-                )
-            });
-        Browser {
-            child,
-            _profile: TempDir(dir),
-        }
-    }
-}
-
-impl Drop for Browser {
+impl Drop for PageFile {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -199,7 +166,8 @@ fn chromium_exchanges_compressed_messages_with_our_server_and_closes_cleanly() {
     runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let _browser = Browser::open(&PAGE.replace("PORT", &port.to_string()));
+        let page = PageFile::write(&PAGE.replace("PORT", &port.to_string()));
+        let _browser = Chromium::open(&page.url());
         let work = async {
             let (stream, _) = listener.accept().await.unwrap();
             let config = Config::default().with_compression(Some(Compression::new()));
