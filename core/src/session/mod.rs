@@ -477,6 +477,8 @@ impl Session {
 
     /// Runs the engine over the buffered input up to its next event, which is returned with
     /// its payload as a range of the read buffer (so that no borrow is held).
+    // The loop only loops for a compressed chunk that inflated to nothing yet.
+    #[cfg_attr(not(feature = "deflate"), allow(clippy::never_loop))]
     fn decode(&mut self) -> Option<Stashed> {
         #[cfg(feature = "deflate")]
         if self.inflating() {
