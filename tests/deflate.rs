@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use sockeye_core::deflate::{DeflateSettings, PerMessageDeflate};
 use sockeye_core::handshake::deflate::DeflateParams;
 use sockeye_core::Role;
-use sockeye_test_support::{frame_header, ExampleServer, KEY};
+use sockeye_test_support::{masked_frame, ExampleServer};
 
 const SERVERS: [&str; 2] = ["echo_server", "echo_server_std"];
 
@@ -43,13 +43,6 @@ fn compressor(level: u8) -> PerMessageDeflate {
     )
 }
 
-/// A masked client frame: `b0` (FIN, RSV, opcode) and `payload`.
-fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = frame_header(b0, payload.len() as u64, true);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    out
-}
-
 /// Peak resident memory of process `pid`, in KiB (Linux `/proc`).
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc");
@@ -69,7 +62,7 @@ fn a_megabyte_that_inflates_to_a_gibibyte_gets_1009_and_memory_stays_bounded() {
     let mut bomb = one.repeat(1024);
     bomb.truncate(bomb.len() - 4);
     assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
-    let frame = masked(0x82 | 0x40, &bomb);
+    let frame = masked_frame(0x82 | 0x40, &bomb);
     for name in SERVERS {
         let server = ExampleServer::start(name);
         let mut stream = connect(&server);
@@ -82,7 +75,7 @@ fn a_megabyte_that_inflates_to_a_gibibyte_gets_1009_and_memory_stays_bounded() {
         assert_eq!(close[0], 0x88, "{name}: {close:?}");
         assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1009, "{name}");
         stream
-            .write_all(&masked(0x88, &1009u16.to_be_bytes()))
+            .write_all(&masked_frame(0x88, &1009u16.to_be_bytes()))
             .unwrap();
         let line = server.log_line();
         assert!(line.contains("code=1009"), "{name}: {line}");
@@ -99,9 +92,12 @@ fn inflated_text_that_is_not_utf8_and_undecodable_data_get_1007() {
     let mut invalid_text = Vec::new();
     compressor(6).compress(b"compressed text with \xff in it", true, &mut invalid_text);
     let cases: [(&str, Vec<u8>); 2] = [
-        ("invalid UTF-8", masked(0x81 | 0x40, &invalid_text)),
+        ("invalid UTF-8", masked_frame(0x81 | 0x40, &invalid_text)),
         // BTYPE 11 (reserved): not a DEFLATE stream.
-        ("undecodable", masked(0x82 | 0x40, &[0xff, 0xff, 0xff])),
+        (
+            "undecodable",
+            masked_frame(0x82 | 0x40, &[0xff, 0xff, 0xff]),
+        ),
     ];
     for name in SERVERS {
         let server = ExampleServer::start(name);
@@ -118,7 +114,7 @@ fn inflated_text_that_is_not_utf8_and_undecodable_data_get_1007() {
                 "{name}, {what}"
             );
             stream
-                .write_all(&masked(0x88, &1007u16.to_be_bytes()))
+                .write_all(&masked_frame(0x88, &1007u16.to_be_bytes()))
                 .unwrap();
             let line = server.log_line();
             assert!(line.contains("code=1007"), "{name}, {what}: {line}");
@@ -138,8 +134,8 @@ fn rsv1_on_a_continuation_frame_gets_1002() {
     c.compress(b"first half, ", false, &mut first);
     let mut second = Vec::new();
     c.compress(b"second half", true, &mut second);
-    let mut wire = masked(0x01 | 0x40, &first);
-    wire.extend(masked(0x80 | 0x40, &second));
+    let mut wire = masked_frame(0x01 | 0x40, &first);
+    wire.extend(masked_frame(0x80 | 0x40, &second));
     for name in SERVERS {
         let server = ExampleServer::start(name);
         let mut stream = connect(&server);

@@ -85,11 +85,6 @@ impl Session {
         self.inflate_next()
     }
 
-    /// Whether a compressed chunk is being inflated.
-    pub(super) fn inflating_chunk(&self) -> bool {
-        self.deflate.as_ref().is_some_and(|d| d.pending.is_some())
-    }
-
     /// Inflates the pending chunk into one output chunk, checks it, and returns it as an
     /// event (or `None` if there was nothing to deliver).
     pub(super) fn inflate_next(&mut self) -> Option<Stashed> {

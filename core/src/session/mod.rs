@@ -241,7 +241,7 @@ impl Session {
     /// Whether a compressed chunk is still being inflated (its input stays in the read buffer).
     fn inflating(&self) -> bool {
         #[cfg(feature = "deflate")]
-        return self.inflating_chunk();
+        return self.deflate.as_ref().is_some_and(|d| d.pending.is_some());
         #[cfg(not(feature = "deflate"))]
         false
     }
