@@ -42,6 +42,7 @@ pub mod backoff;
 pub mod close;
 pub mod config;
 pub mod connection;
+mod copy;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod error;

@@ -70,15 +70,14 @@ impl MessageAssembler {
             self.buf.clear();
         }
         if !chunk.last {
-            self.buf.extend_from_slice(chunk.payload);
+            crate::copy::extend(&mut self.buf, chunk.payload);
             return None;
         }
-        let data = if self.buf.is_empty() {
-            chunk.payload.to_vec()
-        } else {
-            self.buf.extend_from_slice(chunk.payload);
-            core::mem::take(&mut self.buf)
-        };
+        if self.buf.is_empty() {
+            self.buf = Vec::with_capacity(chunk.payload.len());
+        }
+        crate::copy::extend(&mut self.buf, chunk.payload);
+        let data = core::mem::take(&mut self.buf);
         Some(match chunk.kind {
             MessageKind::Binary => Message::Binary(data),
             // The engine validated the text already (unless an extension claimed the message,

@@ -432,7 +432,7 @@ impl<S: Transport> WebSocket<S> {
     /// flushes, so that replies to a burst of messages leave in one write. A buffer above the
     /// high-water mark is written out first, blocking while the peer does not read.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.queue(|session, now| session.send_message(&message, now))?;
+        self.queue(|session, now| session.send_owned(message, now))?;
         self.flush_if_idle()
     }
 
@@ -480,7 +480,7 @@ impl<S: Transport> WebSocket<S> {
     /// mark; [`flush`](Self::flush) writes it out. For sending a batch in as few writes as
     /// possible.
     pub fn feed(&mut self, message: Message) -> Result<(), Error> {
-        self.queue(|session, now| session.send_message(&message, now))
+        self.queue(|session, now| session.send_owned(message, now))
     }
 
     /// Writes out everything queued, and flushes the stream.
@@ -575,7 +575,14 @@ impl<S: Transport> WebSocket<S> {
             }
             let timeout = deadline.map(|d| (d - now).max(MIN_TIMEOUT));
             let timed = self.set_write_timeout(timeout) && timeout.is_some();
-            match self.stream.write(self.session.pending_write()) {
+            let result = match self.session.pending_write_parts() {
+                // A large message sent from its own buffer: its header and payload in one write.
+                (header, payload) if !header.is_empty() && !payload.is_empty() => self
+                    .stream
+                    .write_vectored(&[io::IoSlice::new(header), io::IoSlice::new(payload)]),
+                _ => self.stream.write(self.session.pending_write()),
+            };
+            match result {
                 Ok(0) => return Err(self.write_failed(io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.session.written(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -673,7 +680,7 @@ impl<S: Transport> WebSocket<S> {
 
     /// Bytes queued and not yet written to the transport.
     pub fn buffered_amount(&self) -> usize {
-        self.session.pending_write().len()
+        self.session.pending_write_len()
     }
 
     /// The I/O error that ended the transport, if one did (the closure records its kind).

@@ -202,22 +202,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>, half: Half) -> Poll<()> {
         let mut wrote = false;
         loop {
-            let pending = self.session.pending_write();
-            if pending.is_empty() {
+            let pending = self.session.pending_write_len();
+            if pending == 0 {
                 break;
             }
             if self.transport_error.is_some() || self.finish == Finish::Done {
-                let n = pending.len();
-                self.session.written(n);
+                self.session.written(pending);
                 return Poll::Ready(());
             }
             let stream = Pin::new(&mut self.stream);
             let result = match &self.shared {
                 Some(shared) => {
                     shared.wakers.register(half, cx.waker());
-                    stream.poll_write(&mut Context::from_waker(&shared.both), pending)
+                    let cx = &mut Context::from_waker(&shared.both);
+                    poll_write_parts(stream, cx, &self.session)
                 }
-                None => stream.poll_write(cx, pending),
+                None => poll_write_parts(stream, cx, &self.session),
             };
             match result {
                 Poll::Ready(Ok(0)) => self.write_failed(io::ErrorKind::WriteZero.into()),
@@ -512,5 +512,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+/// Writes what the session has pending: a large message sent from its own buffer (header
+/// and payload in two parts) in one vectored write where the stream supports it.
+fn poll_write_parts<S: AsyncWrite + Unpin>(
+    stream: Pin<&mut S>,
+    cx: &mut Context<'_>,
+    session: &Session,
+) -> Poll<io::Result<usize>> {
+    match session.pending_write_parts() {
+        (header, payload)
+            if !header.is_empty() && !payload.is_empty() && stream.is_write_vectored() =>
+        {
+            stream.poll_write_vectored(cx, &[io::IoSlice::new(header), io::IoSlice::new(payload)])
+        }
+        _ => stream.poll_write(cx, session.pending_write()),
     }
 }

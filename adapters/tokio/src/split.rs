@@ -187,7 +187,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.ready().await?;
         self.shared
             .lock()
-            .encode(|session, now| session.send_message(&message, now))
+            .encode(|session, now| session.send_owned(message, now))
     }
 
     /// Writes out everything queued. Cancel-safe.
@@ -213,7 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
 
     /// Bytes queued and not yet written to the transport.
     pub fn buffered_amount(&self) -> usize {
-        self.shared.lock().session.pending_write().len()
+        self.shared.lock().session.pending_write_len()
     }
 
     async fn ready(&mut self) -> Result<(), Error> {
@@ -233,7 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         self.shared
             .lock()
-            .encode(|session, now| session.send_message(&message, now))
+            .encode(|session, now| session.send_owned(message, now))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -294,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, now| session.send_message(&message, now))?;
+            .encode(|session, now| session.send_owned(message, now))?;
         self.flush_if_idle().await
     }
 
@@ -352,7 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, now| session.send_message(&message, now))
+            .encode(|session, now| session.send_owned(message, now))
     }
 
     /// Writes out everything queued. Cancel-safe.
@@ -432,7 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Bytes queued and not yet written to the transport.
     pub fn buffered_amount(&self) -> usize {
-        self.inner.session.pending_write().len()
+        self.inner.session.pending_write_len()
     }
 
     /// The I/O error that ended the transport, if one did (the closure records its kind).
@@ -485,7 +485,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         self.get_mut()
             .inner
-            .encode(|session, now| session.send_message(&message, now))
+            .encode(|session, now| session.send_owned(message, now))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

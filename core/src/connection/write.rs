@@ -48,6 +48,36 @@ impl Connection {
         self.write_frame(opcode, true, payload, out)
     }
 
+    /// Encodes only the header of a complete text or binary message whose payload the caller
+    /// owns and writes right after it, masking `payload` in place for a client: a large
+    /// message goes out without being copied. Returns the header's length. Checks like
+    /// [`encode`](Self::encode); the caller guarantees that a text payload is UTF-8 (it comes
+    /// from a `String`).
+    pub(crate) fn encode_header_for(
+        &mut self,
+        kind: MessageKind,
+        payload: &mut [u8],
+        header: &mut [u8; MAX_HEADER_LEN],
+    ) -> Result<usize, SendError> {
+        self.check_can_send()?;
+        if self.sending.is_some() {
+            return Err(SendError::MessageInProgress);
+        }
+        let mask = self.client_mask();
+        let h = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: kind.opcode(),
+            mask,
+            payload_len: payload.len() as u64,
+        }
+        .encode(header);
+        if let Some(key) = mask {
+            crate::mask::apply_mask(payload, key, 0);
+        }
+        Ok(h)
+    }
+
     /// Encodes one fragment of a message (§5.4): the first call starts a `kind` message, the
     /// call with `fin` ends it. Control frames may be sent between fragments. For text, the
     /// fragments together must be valid UTF-8; a code point may be split across them.
@@ -262,6 +292,6 @@ fn encode_frame(
     match mask {
         // One pass: mask while copying.
         Some(key) => mask_copy(body, payload, key),
-        None => body.copy_from_slice(payload),
+        None => crate::copy::copy(body, payload),
     }
 }

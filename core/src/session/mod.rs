@@ -74,7 +74,7 @@ use alloc::vec::Vec;
 use crate::close::{CloseCode, Closure, ClosureKind, FailureEnd, TransportError};
 use crate::connection::{Connection, ConnectionState, DataChunk, Event, Frame, MessageKind};
 use crate::error::SendError;
-use crate::frame::{Decoded, FrameHeader, MAX_CONTROL_FRAME_LEN};
+use crate::frame::{Decoded, FrameHeader, MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use crate::message::{Message, MessageAssembler};
 use crate::time::Instant;
 
@@ -125,6 +125,11 @@ impl Default for SessionConfig {
         SessionConfig::new()
     }
 }
+
+/// From this length, [`Session::send_owned`] writes a payload from the message's own buffer
+/// rather than copying it into the write buffer (below it, the copy costs less than a second
+/// write).
+const OWNED_SEND_MIN: usize = 16 * 1024;
 
 /// The most a message's frame header makes [`Session::poll_message`] reserve before its
 /// payload arrives; a larger message grows from there.
@@ -177,6 +182,8 @@ impl Session {
                 conn: connection,
                 wbuf: Vec::new(),
                 wpos: 0,
+                tail: Vec::new(),
+                tpos: 0,
                 urgent_end: 0,
                 high_water: config.write_high_water,
                 pending_end: None,
@@ -343,7 +350,7 @@ impl Session {
     /// was decoded (no partial frame is buffered; the engine itself keeps a partial header or
     /// control frame in its own fixed state). Returns `None` when it must keep the read buffer.
     pub fn release_idle_buffers(&mut self) -> Option<Vec<u8>> {
-        if self.core.wpos == self.core.wbuf.len() {
+        if self.core.pending_len() == 0 {
             self.core.wbuf = Vec::new();
             self.core.wpos = 0;
             self.core.urgent_end = 0;
@@ -555,6 +562,26 @@ impl Session {
         self.core.encode(len, |conn, out| conn.encode(frame, out))
     }
 
+    /// Like [`send_message`](Self::send_message), taking the message: a large text or binary
+    /// payload (from 16 KiB) is then written from the message's own buffer instead of being
+    /// copied into the write buffer (a client masks it in place), so that echoing a message
+    /// just received copies it no more. With permessage-deflate, a message to be compressed
+    /// goes the usual way.
+    pub fn send_owned(&mut self, message: Message, now: Instant) -> Result<(), SendError> {
+        let (kind, owned) = match message {
+            Message::Text(s) if s.len() >= OWNED_SEND_MIN => (MessageKind::Text, s.into_bytes()),
+            Message::Binary(b) if b.len() >= OWNED_SEND_MIN => (MessageKind::Binary, b),
+            other => return self.send_message(&other, now),
+        };
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.deflate {
+            if d.pmd.compresses(owned.len()) {
+                return self.send_compressed(kind, &owned, true);
+            }
+        }
+        self.core.encode_owned(kind, owned)
+    }
+
     /// Encodes a [`Message`]: text, binary, ping and pong like [`send`](Self::send); a
     /// [`Message::Close`] starts the closing handshake like [`close`](Self::close) with its
     /// code and reason (1000 if it has no code, which cannot be sent).
@@ -601,15 +628,43 @@ impl Session {
         Ok(())
     }
 
-    /// Encoded bytes waiting to be written to the transport, in order.
+    /// Encoded bytes waiting to be written to the transport: the first of at most two
+    /// contiguous parts (see [`pending_write_parts`](Self::pending_write_parts)), empty when
+    /// nothing is pending. Write it, report with [`written`](Self::written), ask again.
     pub fn pending_write(&self) -> &[u8] {
-        &self.core.wbuf[self.core.wpos..]
+        let (first, second) = self.pending_write_parts();
+        if first.is_empty() {
+            second
+        } else {
+            first
+        }
     }
 
-    /// `n` bytes of [`pending_write`](Self::pending_write) were written (capped at its length).
+    /// Everything waiting to be written, in order, as two parts for a vectored write: the
+    /// write buffer, then the payload of a large message sent with
+    /// [`send_owned`](Self::send_owned) (often empty).
+    pub fn pending_write_parts(&self) -> (&[u8], &[u8]) {
+        let core = &self.core;
+        (&core.wbuf[core.wpos..], &core.tail[core.tpos..])
+    }
+
+    /// Bytes waiting to be written, in both parts.
+    pub fn pending_write_len(&self) -> usize {
+        self.core.pending_len()
+    }
+
+    /// `n` bytes of what is pending were written, in order (from
+    /// [`pending_write`](Self::pending_write) or a vectored write of
+    /// [`pending_write_parts`](Self::pending_write_parts); capped at what is pending).
     pub fn written(&mut self, n: usize) {
         let core = &mut self.core;
-        core.wpos = (core.wpos + n).min(core.wbuf.len());
+        let in_buf = n.min(core.wbuf.len() - core.wpos);
+        core.wpos += in_buf;
+        core.tpos = core.tpos.saturating_add(n - in_buf).min(core.tail.len());
+        if core.tpos == core.tail.len() && !core.tail.is_empty() {
+            core.tail = Vec::new();
+            core.tpos = 0;
+        }
         if core.wpos == core.wbuf.len() {
             core.wbuf.clear();
             core.wpos = 0;
@@ -632,7 +687,7 @@ impl Session {
 
     /// Whether the write buffer reached the high-water mark: write it out before queuing more.
     pub fn is_write_full(&self) -> bool {
-        let pending = self.pending_write().len();
+        let pending = self.pending_write_len();
         pending > 0 && pending >= self.core.high_water
     }
 

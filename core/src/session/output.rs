@@ -19,6 +19,11 @@ pub(super) struct Core {
     /// Encoded frames; `wbuf[wpos..]` is not written yet.
     pub(super) wbuf: Vec<u8>,
     pub(super) wpos: usize,
+    /// The payload of a large message sent from an owned buffer, written after `wbuf` (its
+    /// header ends `wbuf`) instead of being copied into it; `tail[tpos..]` is not written
+    /// yet. Only ever the last thing queued: anything queued after it moves it into `wbuf`.
+    pub(super) tail: Vec<u8>,
+    pub(super) tpos: usize,
     /// `wbuf[..urgent_end]` ends with control frames the engine owes the peer (a Pong, a
     /// Close): they should leave now, not when the application next calls in.
     pub(super) urgent_end: usize,
@@ -72,7 +77,7 @@ impl Core {
             ),
             _ => false,
         };
-        if peer_reads && self.wpos < self.wbuf.len() {
+        if peer_reads && self.pending_len() > 0 {
             self.linger_until = Some(now + self.conn.config().close_timeout);
         } else {
             self.discard_pending();
@@ -83,12 +88,44 @@ impl Core {
         self.wbuf.clear();
         self.wpos = 0;
         self.urgent_end = 0;
+        self.tail = Vec::new();
+        self.tpos = 0;
+    }
+
+    /// Bytes queued and not written yet.
+    pub(super) fn pending_len(&self) -> usize {
+        self.wbuf.len() - self.wpos + self.tail.len() - self.tpos
+    }
+
+    /// Queues a complete message whose payload is `owned`: its header in `wbuf`, the payload
+    /// itself as the tail, not copied (a client masks it in place).
+    pub(super) fn encode_owned(
+        &mut self,
+        kind: MessageKind,
+        mut owned: Vec<u8>,
+    ) -> Result<(), SendError> {
+        if !self.is_open() {
+            return Err(SendError::Closing);
+        }
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let h = self.conn.encode_header_for(kind, &mut owned, &mut header)?;
+        let start = self.reserve(h);
+        self.wbuf[start..].copy_from_slice(&header[..h]);
+        self.tail = owned;
+        self.tpos = 0;
+        Ok(())
     }
 
     /// Grows the write buffer by `len` zeroed bytes, returning where they start. Bytes already
     /// written are dropped first when they make up half of the buffer, so the buffer never
     /// holds more than twice what is pending.
     pub(super) fn reserve(&mut self, len: usize) -> usize {
+        if self.tpos < self.tail.len() {
+            // What is queued now goes after the tail: the tail joins the buffer.
+            crate::copy::extend(&mut self.wbuf, &self.tail[self.tpos..]);
+        }
+        self.tail = Vec::new();
+        self.tpos = 0;
         if self.wpos > 0 && self.wpos >= self.wbuf.len() / 2 {
             self.wbuf.drain(..self.wpos);
             self.urgent_end = self.urgent_end.saturating_sub(self.wpos);

@@ -644,3 +644,99 @@ proptest! {
         prop_assert_eq!(deliver(&mut c, &mut s, chunk, t(1)), sent);
     }
 }
+
+#[test]
+fn a_large_owned_message_goes_out_from_its_own_buffer_in_order() {
+    for chunk in [1, 4093, 1 << 20] {
+        let (mut c, mut s) = pair(SessionConfig::default().with_read_buffer_size(8192));
+        let big = |n: usize, seed: u8| -> Vec<u8> { (0..n).map(|i| (i as u8) ^ seed).collect() };
+        // Client (masks the owned payload in place), then a small message, a Ping and a
+        // second large one queued behind a large one not written yet: order is kept.
+        c.send_owned(Message::Binary(big(70_000, 1)), t(0)).unwrap();
+        assert_eq!(
+            c.pending_write_parts().1.len(),
+            70_000,
+            "payload not copied"
+        );
+        assert_eq!(c.pending_write_len(), 70_000 + 14);
+        c.send_owned(text("between"), t(0)).unwrap();
+        c.send_owned(Message::Text("é".repeat(20_000)), t(0))
+            .unwrap();
+        let expected = std::vec![
+            Message::Binary(big(70_000, 1)),
+            text("between"),
+            Message::Text("é".repeat(20_000)),
+        ];
+        assert_eq!(deliver(&mut c, &mut s, chunk, t(1)), expected);
+        assert_eq!(c.pending_write_len(), 0);
+        // Server: echoes them back the same way; part of the payload written, then a Pong
+        // owed to the peer's Ping queues after it.
+        s.send_owned(Message::Binary(big(50_000, 2)), t(1)).unwrap();
+        let header = s.pending_write_parts().0.len();
+        assert_eq!(header, 4);
+        let mut wire = Vec::new();
+        wire.extend_from_slice(s.pending_write_parts().0);
+        wire.extend_from_slice(&s.pending_write_parts().1[..100]);
+        s.written(header + 100);
+        c.send(Frame::Ping(b"p")).unwrap();
+        deliver(&mut c, &mut s, chunk, t(2));
+        assert!(s.has_urgent_write());
+        let mut got = Vec::new();
+        let sp = c.read_space();
+        sp[..wire.len()].copy_from_slice(&wire);
+        c.received(wire.len(), t(3));
+        got.extend(core::iter::from_fn(|| c.poll_message()));
+        got.extend(deliver(&mut s, &mut c, chunk, t(3)));
+        assert_eq!(got, std::vec![Message::Binary(big(50_000, 2))]);
+        assert!(!s.has_urgent_write());
+    }
+}
+
+#[test]
+fn a_vectored_write_may_end_anywhere_in_the_two_parts() {
+    let (mut c, mut s) = pair(SessionConfig::default());
+    s.send_owned(Message::Binary(std::vec![7; 20_000]), t(0))
+        .unwrap();
+    s.send_owned(Message::Binary(std::vec![8; 30_000]), t(0))
+        .unwrap();
+    let total = s.pending_write_len();
+    assert_eq!(total, 4 + 20_000 + 4 + 30_000);
+    let (a, b) = s.pending_write_parts();
+    let alen = a.len();
+    assert_eq!(alen, 4 + 20_000 + 4, "the first tail joined the buffer");
+    let mut wire: Vec<u8> = a.iter().chain(b).copied().collect();
+    s.written(alen + 5);
+    assert_eq!(s.pending_write_len(), total - alen - 5);
+    s.written(usize::MAX);
+    assert_eq!(s.pending_write_len(), 0);
+    assert!(s.release_idle_buffers().is_none(), "no read buffer yet");
+    let sp = c.read_space();
+    let n = wire.len().min(sp.len());
+    sp[..n].copy_from_slice(&wire[..n]);
+    c.received(n, t(1));
+    wire.drain(..n);
+    let mut got: Vec<Message> = core::iter::from_fn(|| c.poll_message()).collect();
+    let sp = c.read_space();
+    sp[..wire.len()].copy_from_slice(&wire);
+    c.received(wire.len(), t(1));
+    got.extend(core::iter::from_fn(|| c.poll_message()));
+    assert_eq!(
+        got,
+        std::vec![
+            Message::Binary(std::vec![7; 20_000]),
+            Message::Binary(std::vec![8; 30_000])
+        ]
+    );
+}
+
+#[test]
+fn an_owned_message_is_refused_like_any_other_once_closing() {
+    let (mut c, _s) = pair(SessionConfig::default());
+    c.close(CloseCode::NORMAL, "", t(0)).unwrap();
+    let before = c.pending_write_len();
+    assert_eq!(
+        c.send_owned(Message::Binary(std::vec![0; 40_000]), t(0)),
+        Err(SendError::Closing)
+    );
+    assert_eq!(c.pending_write_len(), before);
+}
