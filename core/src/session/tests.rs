@@ -643,6 +643,54 @@ proptest! {
         }
         prop_assert_eq!(deliver(&mut c, &mut s, chunk, t(1)), sent);
     }
+
+    #[test]
+    fn owned_sends_interleave_with_everything_else(
+        sizes in prop::collection::vec(prop_oneof![0usize..200, 16_000usize..40_000], 1..8),
+        owned in prop::collection::vec(any::<bool>(), 8),
+        pings in prop::collection::vec(any::<bool>(), 8),
+        partial in prop::collection::vec(0usize..50_000, 8),
+        chunk in 1usize..70_000,
+    ) {
+        // Either side's owned sends, copied sends and Pings in any order, with part of what
+        // is pending written between sends (so a send lands behind a half-written tail).
+        for (from_client, read_buf) in [(true, 4096), (false, 1 << 16)] {
+            let (mut c, mut s) = pair(SessionConfig::default().with_read_buffer_size(read_buf));
+            let (from, to) = if from_client { (&mut c, &mut s) } else { (&mut s, &mut c) };
+            let sent: Vec<Message> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| if i % 2 == 0 {
+                    Message::Binary((0..n).map(|j| (i + j) as u8).collect())
+                } else {
+                    Message::Text(String::from("é").repeat(n / 2))
+                })
+                .collect();
+            let mut got = Vec::new();
+            for (i, m) in sent.iter().enumerate() {
+                if owned[i] {
+                    from.send_owned(m.clone(), t(0)).unwrap();
+                } else {
+                    from.send_message(m, t(0)).unwrap();
+                }
+                if pings[i] {
+                    from.send(Frame::Ping(b"x")).unwrap();
+                }
+                let mut left = partial[i].min(from.pending_write_len());
+                while left > 0 {
+                    let moved = pump(from, to, left, left, t(1));
+                    got.extend(core::iter::from_fn(|| to.poll_message()));
+                    if moved == 0 {
+                        break;
+                    }
+                    left -= moved;
+                }
+            }
+            got.extend(deliver(from, to, chunk, t(1)));
+            prop_assert_eq!(got, sent.clone());
+            prop_assert_eq!(from.pending_write_len(), 0);
+        }
+    }
 }
 
 #[test]
