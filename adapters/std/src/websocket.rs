@@ -431,6 +431,10 @@ impl<S: Transport> WebSocket<S> {
     /// already received are waiting to be processed — then the next [`recv`](Self::recv)
     /// flushes, so that replies to a burst of messages leave in one write. A buffer above the
     /// high-water mark is written out first, blocking while the peer does not read.
+    ///
+    /// A text or binary payload from 16 KiB up is not copied: it is written from the
+    /// message's own buffer, behind its header, so echoing a large message received with
+    /// `recv` costs no copy on the way out.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         self.queue(|session, now| session.send_owned(message, now))?;
         self.flush_if_idle()

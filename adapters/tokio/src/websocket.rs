@@ -296,6 +296,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Waits while the write buffer is above its high-water mark, then encodes the frame, and
     /// writes the buffer out unless frames already received wait to be processed (the next
     /// [`recv`](Self::recv) flushes then). Not cancel-safe, see the type's documentation.
+    ///
+    /// A text or binary payload from 16 KiB up is not copied: it is written from the
+    /// message's own buffer, behind its header, so echoing a large message received with
+    /// `recv` costs no copy on the way out.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner

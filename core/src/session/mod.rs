@@ -26,8 +26,11 @@
 //!    [`handle_eof`](Session::handle_eof) or
 //!    [`handle_transport_error`](Session::handle_transport_error); then go to 1.
 //!
-//! Writing: [`send`](Session::send) and friends encode into the write buffer. Write it out when
-//! [`should_flush`](Session::should_flush) says so, which is the batching rule:
+//! Writing: [`send`](Session::send) and friends encode into the write buffer;
+//! [`send_owned`](Session::send_owned) queues a large message's payload from its own buffer
+//! behind its header instead of copying it, so pending output may come in two parts
+//! ([`pending_write_parts`](Session::pending_write_parts), for a vectored write). Write it out
+//! when [`should_flush`](Session::should_flush) says so, which is the batching rule:
 //!
 //! - *Decode everything before reading again* (step 1 above): one read of the transport yields
 //!   as many messages as it carried.
