@@ -436,19 +436,19 @@ impl<S: Transport> WebSocket<S> {
     /// message's own buffer, behind its header, so echoing a large message received with
     /// `recv` costs no copy on the way out.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.queue(|session, now| session.send_owned(message, now))?;
+        self.queue_message(message)?;
         self.flush_if_idle()
     }
 
     /// Sends a text message from a borrowed string, like [`send`](Self::send).
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.queue(|session, _| session.send(Frame::Text(text)))?;
+        self.queue(|session| session.send(Frame::Text(text)))?;
         self.flush_if_idle()
     }
 
     /// Sends a binary message from a borrowed slice, like [`send`](Self::send).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.queue(|session, _| session.send(Frame::Binary(data)))?;
+        self.queue(|session| session.send(Frame::Binary(data)))?;
         self.flush_if_idle()
     }
 
@@ -456,13 +456,13 @@ impl<S: Transport> WebSocket<S> {
     /// compressed even when permessage-deflate is in use: for messages that mix secrets with
     /// data an attacker controls (CRIME-style attacks read compressed lengths).
     pub fn send_uncompressed(&mut self, frame: Frame<'_>) -> Result<(), Error> {
-        self.queue(|session, _| session.send_uncompressed(frame))?;
+        self.queue(|session| session.send_uncompressed(frame))?;
         self.flush_if_idle()
     }
 
     /// Sends a Ping (at most 125 bytes of payload) and writes it out at once.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.queue(|session, _| session.send(Frame::Ping(payload)))?;
+        self.queue(|session| session.send(Frame::Ping(payload)))?;
         self.flush()
     }
 
@@ -476,7 +476,7 @@ impl<S: Transport> WebSocket<S> {
         payload: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
-        self.queue(|session, _| session.send_fragment(kind, payload, fin))?;
+        self.queue(|session| session.send_fragment(kind, payload, fin))?;
         self.flush_if_idle()
     }
 
@@ -484,7 +484,7 @@ impl<S: Transport> WebSocket<S> {
     /// mark; [`flush`](Self::flush) writes it out. For sending a batch in as few writes as
     /// possible.
     pub fn feed(&mut self, message: Message) -> Result<(), Error> {
-        self.queue(|session, now| session.send_owned(message, now))
+        self.queue_message(message)
     }
 
     /// Writes out everything queued, and flushes the stream.
@@ -502,17 +502,30 @@ impl<S: Transport> WebSocket<S> {
 
     fn queue(
         &mut self,
-        encode: impl FnOnce(&mut Session, Instant) -> Result<(), SendError>,
+        encode: impl FnOnce(&mut Session) -> Result<(), SendError>,
     ) -> Result<(), Error> {
         // Timers run on the send paths too: a sender that never reads still pings and learns
-        // that its peer is gone (`handle_timeout` before a deadline does nothing).
-        self.session.handle_timeout(self.clock.now());
+        // that its peer is gone. The clock is read only when a timer is armed.
+        if self.session.poll_timeout().is_some() {
+            self.session.handle_timeout(self.clock.now());
+        }
         self.check_closed()?;
         if self.session.is_write_full() {
             self.write_pending_or_fail()?;
         }
-        let now = self.clock.now();
-        encode(&mut self.session, now).map_err(|e| self.send_error(e))
+        encode(&mut self.session).map_err(|e| self.send_error(e))
+    }
+
+    /// Queues a [`Message`], a large payload without copying it ([`Session::send_owned`]).
+    /// Only a Close reads the clock (it starts the close timer): a data message does not use
+    /// the time, and a clock read per message is measurable at small sizes.
+    fn queue_message(&mut self, message: Message) -> Result<(), Error> {
+        let now = match message {
+            Message::Close(_) => self.clock.now(),
+            // Unused for data; the engine's last inbound time is a real, recent instant.
+            _ => self.session.connection().last_inbound(),
+        };
+        self.queue(|session| session.send_owned(message, now))
     }
 
     /// Writes out a Pong or Close reply the engine owes the peer (and the data queued before

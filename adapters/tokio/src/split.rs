@@ -145,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.ready().await?;
         self.shared
             .lock()
-            .encode(|session, _| session.send(Frame::Text(text)))?;
+            .encode(|session| session.send(Frame::Text(text)))?;
         self.flush().await
     }
 
@@ -154,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.ready().await?;
         self.shared
             .lock()
-            .encode(|session, _| session.send(Frame::Binary(data)))?;
+            .encode(|session| session.send(Frame::Binary(data)))?;
         self.flush().await
     }
 
@@ -169,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.ready().await?;
         self.shared
             .lock()
-            .encode(|session, _| session.send_fragment(kind, payload, fin))?;
+            .encode(|session| session.send_fragment(kind, payload, fin))?;
         self.flush().await
     }
 
@@ -178,16 +178,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.ready().await?;
         self.shared
             .lock()
-            .encode(|session, _| session.send(Frame::Ping(payload)))?;
+            .encode(|session| session.send(Frame::Ping(payload)))?;
         self.flush().await
     }
 
     /// Queues a message, waiting only while the write buffer is above its high-water mark.
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         self.ready().await?;
-        self.shared
-            .lock()
-            .encode(|session, now| session.send_owned(message, now))
+        self.shared.lock().encode_message(message)
     }
 
     /// Writes out everything queued. Cancel-safe.
@@ -231,9 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        self.shared
-            .lock()
-            .encode(|session, now| session.send_owned(message, now))
+        self.shared.lock().encode_message(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

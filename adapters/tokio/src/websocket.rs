@@ -302,8 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// `recv` costs no copy on the way out.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
-        self.inner
-            .encode(|session, now| session.send_owned(message, now))?;
+        self.inner.encode_message(message)?;
         self.flush_if_idle().await
     }
 
@@ -311,7 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, _| session.send(Frame::Text(text)))?;
+            .encode(|session| session.send(Frame::Text(text)))?;
         self.flush_if_idle().await
     }
 
@@ -319,7 +318,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, _| session.send(Frame::Binary(data)))?;
+            .encode(|session| session.send(Frame::Binary(data)))?;
         self.flush_if_idle().await
     }
 
@@ -329,7 +328,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn send_uncompressed(&mut self, frame: Frame<'_>) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, _| session.send_uncompressed(frame))?;
+            .encode(|session| session.send_uncompressed(frame))?;
         self.flush_if_idle().await
     }
 
@@ -344,7 +343,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, _| session.send_fragment(kind, payload, fin))?;
+            .encode(|session| session.send_fragment(kind, payload, fin))?;
         self.flush_if_idle().await
     }
 
@@ -352,7 +351,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
         self.inner
-            .encode(|session, _| session.send(Frame::Ping(payload)))?;
+            .encode(|session| session.send(Frame::Ping(payload)))?;
         self.flush().await
     }
 
@@ -360,8 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`flush`](Self::flush) writes it out. For sending a batch in as few writes as possible.
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx, Half::Reader)).await?;
-        self.inner
-            .encode(|session, now| session.send_owned(message, now))
+        self.inner.encode_message(message)
     }
 
     /// Writes out everything queued. Cancel-safe.
@@ -492,9 +490,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        self.get_mut()
-            .inner
-            .encode(|session, now| session.send_owned(message, now))
+        self.get_mut().inner.encode_message(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
