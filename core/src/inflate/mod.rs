@@ -85,15 +85,22 @@ const FLUSH_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// The decompressor's state (miniz_oxide's `DecompressorOxide`: Huffman tables, code lengths,
 /// the bit buffer), owned by the caller so that it can live in a `static` or in a connection's
-/// storage rather than on the stack. [`SIZE`](Self::SIZE) bytes.
+/// storage rather than on the stack. [`SIZE`](Self::SIZE) bytes; an [`Inflater`] resets it in
+/// place for every new stream.
 #[derive(Clone)]
 pub struct InflateState(DecompressorOxide);
 
 impl InflateState {
-    /// `size_of::<InflateState>()`: 10 720 bytes on 32-bit targets (the Huffman tables).
+    /// `size_of::<InflateState>()`: 10 504 bytes on 32-bit targets (the Huffman tables).
     pub const SIZE: usize = core::mem::size_of::<InflateState>();
 
     /// A decompressor at the start of a stream.
+    ///
+    /// Out of line on purpose: the value is then built in its return slot, so that a caller
+    /// that places it — `static_cell::StaticCell::init_with(InflateState::new)`, a field of a
+    /// larger value being returned — gets it built where it stays, not on the stack and copied
+    /// (which a Cortex-M0 with 16 KiB of RAM could not afford: it is 10.5 KB).
+    #[inline(never)]
     pub fn new() -> InflateState {
         InflateState(DecompressorOxide::new())
     }
@@ -338,9 +345,8 @@ impl<'a> Inflater<'a> {
                 complete: false,
             });
         }
-        let complete = self.finishing
-            && !more_output
-            && (self.ended || self.tail_fed >= FLUSH_TAIL.len());
+        let complete =
+            self.finishing && !more_output && (self.ended || self.tail_fed >= FLUSH_TAIL.len());
         if complete {
             if kind == MessageKind::Text && !self.utf8.is_complete() {
                 return Err(ProtocolError::InvalidUtf8);

@@ -82,8 +82,12 @@ fn json(seed: u32, len: usize) -> Vec<u8> {
     let mut i = seed;
     while s.len() < len {
         s.extend_from_slice(
-            std::format!("{{\"sensor\":{},\"temp\":{}.5,\"ok\":true}},", i % 7, i % 40)
-                .as_bytes(),
+            std::format!(
+                "{{\"sensor\":{},\"temp\":{}.5,\"ok\":true}},",
+                i % 7,
+                i % 40
+            )
+            .as_bytes(),
         );
         i += 1;
     }
@@ -218,7 +222,12 @@ fn data_that_does_not_inflate_fails_with_1007() {
     assert_eq!(err, Err(ProtocolError::InvalidCompressedData));
     assert_eq!(err.unwrap_err().close_code().as_u16(), 1007);
     // A stored block whose length check (NLEN) is wrong.
-    let err = inflate(&mut inf, MessageKind::Binary, &[0x00, 0x05, 0x00, 0x00, 0x00], 5);
+    let err = inflate(
+        &mut inf,
+        MessageKind::Binary,
+        &[0x00, 0x05, 0x00, 0x00, 0x00],
+        5,
+    );
     assert_eq!(err, Err(ProtocolError::InvalidCompressedData));
 }
 
@@ -299,7 +308,7 @@ fn windows_are_checked() {
 fn state_size_is_what_the_docs_say() {
     // Documented in the README's memory table and InflateState's docs (64-bit here; the
     // 32-bit size is measured on the target by the footprint firmware).
-    assert!(InflateState::SIZE > 10_000 && InflateState::SIZE < 12_000);
+    const { assert!(InflateState::SIZE > 10_000 && InflateState::SIZE < 12_000) };
 }
 
 proptest! {

@@ -9,6 +9,8 @@
 #![no_std]
 
 pub mod duplex;
+pub mod inflate_frames;
+pub mod inflate_scenarios;
 pub mod scenarios;
 pub mod sim;
 
