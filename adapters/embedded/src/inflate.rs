@@ -6,7 +6,7 @@ use sockeye_core::inflate::{window_bits_for, InflateState};
 /// The memory a client needs to receive permessage-deflate messages (RFC 7692) without an
 /// allocator, owned by the caller next to its [`Storage`](crate::Storage):
 ///
-/// - the decompressor's state ([`InflateState`], about 10.7 KB on 32-bit targets: Huffman
+/// - the decompressor's state ([`InflateState`], 10 500 bytes on 32-bit targets: Huffman
 ///   tables);
 /// - the LZ77 window, `WINDOW` bytes, a power of two from 256 to 32 768. It sets the
 ///   `server_max_window_bits` that [`connect_deflate`](crate::connect_deflate) offers: 512

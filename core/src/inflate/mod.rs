@@ -18,7 +18,7 @@
 //! done ([`Inflated::input_done`]) or the message is complete ([`Inflated::complete`]).
 //!
 //! - **Memory.** The caller owns everything: an [`InflateState`] (miniz_oxide's decompressor,
-//!   its Huffman tables and bit buffer: about 10.7 KB on 32-bit targets, see
+//!   its Huffman tables and bit buffer: 10 500 bytes on 32-bit targets, see
 //!   [`InflateState::SIZE`]) and the window, a power-of-two buffer of at least
 //!   2^`server_max_window_bits` bytes that the decompressor writes around and reads its back
 //!   references from. A client that offers `server_max_window_bits=9` needs a 512-byte window.
@@ -91,7 +91,7 @@ const FLUSH_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 pub struct InflateState(DecompressorOxide);
 
 impl InflateState {
-    /// `size_of::<InflateState>()`: 10 504 bytes on 32-bit targets (the Huffman tables).
+    /// `size_of::<InflateState>()`: 10 500 bytes on 32-bit targets (the Huffman tables).
     pub const SIZE: usize = core::mem::size_of::<InflateState>();
 
     /// A decompressor at the start of a stream.
