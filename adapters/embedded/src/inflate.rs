@@ -17,10 +17,12 @@ use sockeye_core::inflate::{window_bits_for, InflateState};
 ///   that inflates to more fails the connection with 1009. `MESSAGE` may be 0 for a firmware
 ///   that only uses [`receive_owned`](crate::WebSocket::receive_owned) or `receive_event`.
 ///
-/// Put it where the application wants its RAM: in a `static` with
-/// `static_cell::StaticCell::init_with(InflateStorage::new)`, which builds it in place (in
-/// `.bss`, nothing copied through the stack: `new` is out of line so that its value is built
-/// in its return slot), or on a task's stack if that has the 11–12 KB.
+/// `new` is not `const` (miniz_oxide's decompressor has none), so the storage cannot be laid
+/// out at compile time like a [`Storage`](crate::Storage). Bound to a local of a plain
+/// function — `main`'s frame, which lives as long as the firmware, then lent to the code that
+/// connects — it is built in place. Put in a `static` (`StaticCell::init_with`) or into an
+/// async task's state it may pass through the stack once on the way, 11 KB for a moment at
+/// start-up: budget for that, or use the first way on a chip with 16 KiB of RAM.
 pub struct InflateStorage<const WINDOW: usize, const MESSAGE: usize> {
     pub(crate) state: InflateState,
     pub(crate) window: [u8; WINDOW],

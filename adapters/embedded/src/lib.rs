@@ -91,6 +91,12 @@ pub use websocket::{Message, OwnedMessage, WebSocket, MIN_TX_BUFFER};
 
 pub use heapless;
 
+/// The README's examples that are not `ignore`d — the permessage-deflate one — compiled as
+/// doc tests (`cargo test -p sockeye-embedded --features deflate --doc`).
+#[cfg(all(doctest, feature = "deflate"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use sockeye_core;
 pub use sockeye_core::handshake::{Accept, ClientRequest, Reject, Request};
 pub use sockeye_core::url::Url;

@@ -96,10 +96,10 @@ impl InflateState {
 
     /// A decompressor at the start of a stream.
     ///
-    /// Out of line on purpose: the value is then built in its return slot, so that a caller
-    /// that places it — `static_cell::StaticCell::init_with(InflateState::new)`, a field of a
-    /// larger value being returned — gets it built where it stays, not on the stack and copied
-    /// (which a Cortex-M0 with 16 KiB of RAM could not afford: it is 10.5 KB).
+    /// Out of line on purpose: the value is built in its return slot, so a caller that binds
+    /// it to a local of a plain function (or returns it) gets it built where it stays. Moved
+    /// into a `static` or into an async function's state it may pass through the stack once
+    /// (measured on a Cortex-M0 for `StaticCell::init_with`): 10.5 KB there for a moment.
     #[inline(never)]
     pub fn new() -> InflateState {
         InflateState(DecompressorOxide::new())
