@@ -4,6 +4,7 @@
 //! fragmented at arbitrary points, through `connect_deflate`.
 
 #[path = "../qemu-test/src/inflate_frames.rs"]
+#[rustfmt::skip] // generated (qemu-test/tools/gen_inflate_frames.py)
 #[allow(dead_code)]
 mod inflate_frames;
 #[path = "../qemu-test/src/inflate_scenarios.rs"]

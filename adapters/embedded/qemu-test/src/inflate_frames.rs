@@ -58,7 +58,9 @@ pub const FIRST_FRAME: &[u8] = &[
 ];
 
 /// A compressed text whose payload is not DEFLATE: 1007.
-pub const GARBAGE: &[u8] = &[0xc1, 0x04, 0xff, 0xff, 0xff, 0xff];
+pub const GARBAGE: &[u8] = &[
+    0xc1, 0x04, 0xff, 0xff, 0xff, 0xff,
+];
 
 /// A 22-byte compressed binary that inflates to 4000 bytes (the client allows 1024): 1009.
 pub const OVER_LIMIT: &[u8] = &[
