@@ -90,10 +90,10 @@ hyper_msrv=$(msrv_of adapters/hyper); hyper_msrv=${hyper_msrv:-$workspace_msrv}
 
 check "$core_msrv" core -- \
   "-p sockeye-core" "-p sockeye-core --no-default-features" "-p sockeye-core --features alloc" \
-  "-p sockeye-core --features std"
+  "-p sockeye-core --features std" "-p sockeye-core --no-default-features --features inflate"
 check "$embedded_msrv" core adapters/embedded -- \
   "-p sockeye-embedded" "-p sockeye-embedded --no-default-features" \
-  "-p sockeye-embedded --features embassy-time,defmt"
+  "-p sockeye-embedded --features embassy-time,defmt" "-p sockeye-embedded --features deflate"
 check "$std_msrv" core adapters/std -- "-p sockeye-std" \
   "-p sockeye-std --features webpki-roots,platform-verifier"
 check "$tokio_msrv" core adapters/tokio -- "-p sockeye-tokio" \

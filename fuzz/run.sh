@@ -11,7 +11,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-30}"
 CARGO_FUZZ_VERSION="0.13.2"
-TARGETS="${FUZZ_TARGETS:-frame_decoder differential session handshake_request handshake_response url deflate_negotiation deflate_session proxy_response}"
+TARGETS="${FUZZ_TARGETS:-frame_decoder differential session handshake_request handshake_response url deflate_negotiation deflate_session proxy_response inflate}"
 
 cd "$(dirname "$0")"
 

@@ -48,6 +48,8 @@ pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "inflate")]
+pub mod inflate;
 pub mod mask;
 #[cfg(feature = "alloc")]
 pub mod message;

@@ -6,6 +6,7 @@ again changes nothing; edit this script rather than the files.
 """
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = bytes([0x37, 0xFA, 0x21, 0x3D])
@@ -151,6 +152,31 @@ def main():
     }
     for name, data in answers.items():
         write("proxy_response", name, data)
+
+    # inflate: a setup byte (window 2^(8 + bits & 3), bit 2 text, bit 3 no context takeover),
+    # then messages as a length byte, a chunk-size byte and the compressed payload — made by
+    # zlib with the window the setup byte names, sync flush, `00 00 ff ff` removed.
+    def compressed(bits, *messages):
+        z = zlib.compressobj(6, zlib.DEFLATED, -bits, 8)
+        out = b""
+        for plain, chunk in messages:
+            data = z.compress(plain) + z.flush(zlib.Z_SYNC_FLUSH)
+            assert data.endswith(b"\x00\x00\xff\xff") and len(data) - 4 < 256
+            out += bytes([len(data) - 4, chunk]) + data[:-4]
+        return out
+
+    telemetry = b'{"sensor":3,"temp":21.5,"ok":true}'
+    seeds = {
+        "hello": b"\x05" + compressed(9, (b"hello", 3)),
+        "context_takeover": b"\x05" + compressed(9, (telemetry, 7), (telemetry, 1), (telemetry * 4, 16)),
+        "utf8": b"\x06" + compressed(10, ("Grüße aus 東京 🦀".encode() * 3, 2)),
+        "no_context_takeover": b"\x0d" + compressed(9, (telemetry, 5)) + compressed(9, (telemetry, 9)),
+        "empty_message": b"\x01\x01\x01\x00",
+        "final_stored_block": b"\x01\x07\x07\x01\x02\x00\xfd\xffhi",
+        "reserved_block_type": b"\x01\x03\x01\xff\xff\xff",
+    }
+    for name, data in seeds.items():
+        write("inflate", name, data)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ GROUPS = [
      ["connection/read.rs", "core/src/frame.rs", "core/src/mask.rs"]),
     ("send path: frame encoding, masking keys", ["connection/write.rs"]),
     ("engine setup and state", ["connection/mod.rs", "core/src/config.rs", "heapless"]),
+    ("permessage-deflate: miniz_oxide inflater and its glue",
+     ["core/src/inflate/", "/miniz_oxide-", "/adler2-", "embedded/src/inflate.rs",
+      "embedded/src/websocket/inflate.rs"]),
     ("adapter: async send/receive/close over embedded-io-async",
      ["embedded/src/", "embedded-io"]),
     ("the firmware's own test code", ["footprint/src/bin/"]),
@@ -86,11 +89,14 @@ def main():
     tables = [charge(e) for e in elfs]
     names = [n for n, _ in GROUPS] + [OTHER]
     heads = [e.rsplit("/", 1)[-1] for e in elfs]
-    print("%-62s" % "code by capability (bytes of .text)" + "".join("%16s" % h for h in heads))
+    widths = [max(16, len(h) + 2) for h in heads]
+    print("%-62s" % "code by capability (bytes of .text)"
+          + "".join("%*s" % (w, h) for w, h in zip(widths, heads)))
     for n in names:
         if any(t[n] for t in tables):
-            print("%-62s" % n + "".join("%16d" % t[n] for t in tables))
-    print("%-62s" % "total .text" + "".join("%16d" % sum(t.values()) for t in tables))
+            print("%-62s" % n + "".join("%*d" % (w, t[n]) for w, t in zip(widths, tables)))
+    print("%-62s" % "total .text"
+          + "".join("%*d" % (w, sum(t.values())) for w, t in zip(widths, tables)))
 
 
 if __name__ == "__main__":

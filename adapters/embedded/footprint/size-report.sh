@@ -49,26 +49,39 @@ printf '\n%-22s %6s %6s %5s %5s %7s %8s %6s %6s  %s\n' \
   firmware text rodata data bss flash d_flash static stack workload
 base_flash=0
 failed=0
-for entry in "${BINS[@]}"; do
-  b=${entry%%|*}
-  what=${entry#*|}
-  f=$DIR/$b
+# row NAME ELF WHAT [CARGO ARGS]: one line of the table; runs the firmware under QEMU.
+row() {
+  local b=$1 f=$2 what=$3
+  shift 3
   vt=$(sec "$f" .vector_table); tx=$(sec "$f" .text); ro=$(sec "$f" .rodata)
   da=$(sec "$f" .data); bs=$(sec "$f" .bss)
   flash=$((vt + tx + ro + da))
   [ "$b" = baseline ] && base_flash=$flash
   stack=-
   if command -v qemu-system-arm >/dev/null; then
-    out=$(cargo run -q --release --target "$TARGET" --bin "$b" 2>/dev/null) && rc=0 || rc=$?
+    out=$(cargo run -q --release --target "$TARGET" "$@" --bin "$b" 2>/dev/null) && rc=0 || rc=$?
     stack=$(echo "$out" | sed -n 's/.*: stack \([0-9]*\) bytes.*/\1/p')
     if [ "$rc" != 0 ]; then stack="FAIL($rc)"; failed=1; fi
   fi
   printf '%-22s %6d %6d %5d %5d %7d %8d %6d %6s  %s\n' \
     "$b" "$tx" "$ro" "$da" "$bs" "$flash" $((flash - base_flash)) $((da + bs)) "$stack" "$what"
+}
+for entry in "${BINS[@]}"; do
+  row "${entry%%|*}" "$DIR/${entry%%|*}" "${entry#*|}"
 done
+# The inflating client (sockeye-embedded's `deflate`), in its own target dir: the firmwares
+# above are built exactly as without the feature.
+INFLATE_DIR=target/deflate/$TARGET/release
+cargo build -q --release --target "$TARGET" --features deflate --target-dir target/deflate \
+  --bin sockeye_client_inflate
+row sockeye_client_inflate "$INFLATE_DIR/sockeye_client_inflate" \
+  "sockeye_client + permessage-deflate: 2 compressed messages in (512 B window), 1 out" \
+  --features deflate --target-dir target/deflate
 echo "(bytes; flash = vector table + .text + .rodata + .data; d_flash = flash - baseline;"
 echo " static = .data + .bss; stack = bytes of stack the workload writes, measured under QEMU"
-echo " by painting; buffers and engine state are on the stack, except in sockeye_client_static)"
+echo " by painting; buffers and engine state are on the stack, except in sockeye_client_static;"
+echo " sockeye_client_inflate's stack includes its InflateStorage<512, 256>: the decompressor"
+echo " state, the window and the message buffer, 11268 B on 32-bit targets)"
 
 # What sockeye-core's default features add: these firmwares are built without them, as
 # size-conscious firmware would be. fast-paths: word-at-a-time masking and one-pass decoding
@@ -90,7 +103,8 @@ done
 # project source file it came from (capabilities.py says how).
 if command -v python3 >/dev/null && command -v arm-none-eabi-addr2line >/dev/null; then
   echo
-  python3 capabilities.py "$DIR/sockeye_core_client" "$DIR/sockeye_client" "$DIR/sockeye_server"
+  python3 capabilities.py "$DIR/sockeye_core_client" "$DIR/sockeye_client" "$DIR/sockeye_server" \
+    "$INFLATE_DIR/sockeye_client_inflate"
 fi
 
 # Where sockeye_client's flash goes: its largest functions (inlined callees count in the caller).
@@ -109,5 +123,8 @@ if command -v qemu-system-arm >/dev/null; then
     cargo run -q --release --target "$TARGET" --features report --target-dir target/report --bin "$b" 2>/dev/null |
       grep '^size_of' || { echo "report build of $b failed" >&2; failed=1; }
   done
+  cargo run -q --release --target "$TARGET" --features report,deflate --target-dir target/report-deflate \
+    --bin sockeye_client_inflate 2>/dev/null |
+    grep '^size_of' || { echo "report build of sockeye_client_inflate failed" >&2; failed=1; }
 fi
 exit $failed

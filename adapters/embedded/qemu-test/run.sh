@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs sockeye's firmware test suites on emulated Cortex-M chips (QEMU + ARM semihosting).
 #
-#   ./run.sh            Cortex-M4F (mps2-an386): core + adapter suites with debug assertions,
+#   ./run.sh            Cortex-M4F (mps2-an386): core, adapter and inflate suites with debug assertions,
 #                       the adapter on embassy's executor, and the harness self-checks;
-#                       Cortex-M3 (lm3s6965evb, 64 KiB RAM): both suites, optimised;
-#                       Cortex-M0 (microbit, no atomics, 16 KiB RAM): both suites, optimised.
+#                       Cortex-M3 (lm3s6965evb, 64 KiB RAM): the three suites, optimised;
+#                       Cortex-M0 (microbit, no atomics, 16 KiB RAM): the three suites, optimised.
 #
 # Works on a fresh Debian 12 with rustup: installs qemu-system-arm (Debian package) and the
 # thumb targets when they are missing. Exits non-zero on any failure: a failed assert or a

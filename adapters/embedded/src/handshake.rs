@@ -19,8 +19,12 @@ use sockeye_core::{Config, Connection, Instant, Role, TransportError};
 
 use crate::clock::Clock;
 use crate::error::transport_error;
+#[cfg(feature = "deflate")]
+use crate::inflate::InflateStorage;
 use crate::storage::{Engine, Storage};
 use crate::websocket::WebSocket;
+#[cfg(feature = "deflate")]
+use sockeye_core::handshake::deflate::DeflateParams;
 
 /// The most header fields a server's handshake response may have. Responses are short (the
 /// three required fields, perhaps `Date`, `Server`, a subprotocol); each allowed field costs
@@ -130,6 +134,100 @@ where
     log_open("client");
     let ws = WebSocket::new(transport, clock, conn, rx, tx).with_received(consumed..filled);
     Ok((ws, protocol))
+}
+
+/// Connects as a client that receives compressed messages (permessage-deflate, RFC 7692)
+/// without an allocator: as [`connect`], with the permessage-deflate offer of
+/// [`InflateStorage::offer`] in the request — the server's window limited to `WINDOW`
+/// (`server_max_window_bits`, 9 for 512 bytes) and `client_no_context_takeover`, since this
+/// client never compresses. A deflate offer already in `request`
+/// ([`ClientRequest::with_deflate`]) is kept, its `server_max_window_bits` capped to `WINDOW`.
+///
+/// The server's answer is checked against the offer (a response that breaks it is
+/// [`HandshakeError::Response`]). If it accepted, the [`WebSocket`] inflates every compressed
+/// message into `inflate` (see [`WebSocket::with_inflater`]); if it declined, messages arrive
+/// uncompressed as with [`connect`] ([`WebSocket::inflates`] says which). What we send is
+/// never compressed, which RFC 7692 allows per message.
+#[cfg(feature = "deflate")]
+#[allow(clippy::too_many_arguments)]
+pub async fn connect_deflate<
+    'b,
+    'r,
+    T,
+    C,
+    const RX: usize,
+    const TX: usize,
+    const WINDOW: usize,
+    const MESSAGE: usize,
+>(
+    mut transport: T,
+    clock: C,
+    storage: &'b mut Storage<RX, TX>,
+    inflate: &'b mut InflateStorage<WINDOW, MESSAGE>,
+    request: ClientRequest<'r>,
+    random: [u8; 24],
+    config: Config,
+) -> Result<(WebSocket<'b, T, C>, Option<&'r str>), HandshakeError>
+where
+    T: Read + Write,
+    C: Clock,
+{
+    let cap = InflateStorage::<WINDOW, MESSAGE>::WINDOW_BITS;
+    let mut offer = request
+        .deflate()
+        .unwrap_or(InflateStorage::<WINDOW, MESSAGE>::offer());
+    offer.server_max_window_bits = Some(offer.server_max_window_bits.map_or(cap, |b| b.min(cap)));
+    let request = request.with_deflate(offer);
+    let Storage { rx, tx, engine } = storage;
+    let (mut handshake, seed) = start(request, random, RX);
+    let max_message_size = config.max_message_size;
+    let conn = install(engine, Role::Client, config, clock.now(), seed);
+    let len = write_request(&handshake, tx)?;
+    send(&mut transport, &tx[..len]).await?;
+    let mut filled = 0;
+    let (consumed, protocol, deflate) = loop {
+        filled += receive(&mut transport, rx, filled).await?;
+        if let Some(done) = read_deflate_response(&mut handshake, &rx[..filled])? {
+            break done;
+        }
+    };
+    log_open("client");
+    let ws = WebSocket::new(transport, clock, conn, rx, tx).with_received(consumed..filled);
+    let InflateStorage {
+        state,
+        window,
+        message,
+    } = inflate;
+    // The server's window is at most what we offered (the response check refuses more), so
+    // the inflater always fits `WINDOW`; were it not to, compressed frames would fail with
+    // 1002 (RSV1 not allowed) rather than inflate wrongly.
+    let inflater = deflate.and_then(|params| {
+        sockeye_core::inflate::Inflater::for_client(state, window, params, max_message_size).ok()
+    });
+    Ok(match inflater {
+        Some(inflater) => (ws.with_inflater(inflater, message), protocol),
+        None => (ws, protocol),
+    })
+}
+
+/// As `read_response`, with the permessage-deflate parameters the server accepted.
+#[cfg(feature = "deflate")]
+#[inline(never)]
+#[allow(clippy::type_complexity)]
+fn read_deflate_response<'r>(
+    handshake: &mut ClientHandshake<'r, MAX_RESPONSE_HEADERS>,
+    received: &[u8],
+) -> Result<Option<(usize, Option<&'r str>, Option<DeflateParams>)>, HandshakeError> {
+    let Some(response) = handshake
+        .read_response(received)
+        .map_err(HandshakeError::Response)?
+    else {
+        return Ok(None);
+    };
+    let chosen = response.protocol();
+    let offers = handshake.request().protocols();
+    let protocol = offers.iter().copied().find(|p| Some(*p) == chosen);
+    Ok(Some((response.consumed(), protocol, response.deflate())))
 }
 
 /// Accepts a client as a server: reads and validates the upgrade request, lets `choose`

@@ -71,6 +71,8 @@
 mod clock;
 mod error;
 mod handshake;
+#[cfg(feature = "deflate")]
+mod inflate;
 mod storage;
 mod timer;
 mod websocket;
@@ -79,11 +81,21 @@ pub use clock::Clock;
 #[cfg(feature = "embassy-time")]
 pub use clock::EmbassyClock;
 pub use error::Error;
+#[cfg(feature = "deflate")]
+pub use handshake::connect_deflate;
 pub use handshake::{accept, connect, HandshakeError, MAX_REQUEST_HEADERS, MAX_RESPONSE_HEADERS};
+#[cfg(feature = "deflate")]
+pub use inflate::InflateStorage;
 pub use storage::Storage;
 pub use websocket::{Message, OwnedMessage, WebSocket, MIN_TX_BUFFER};
 
 pub use heapless;
+
+/// The README's examples that are not `ignore`d — the permessage-deflate one — compiled as
+/// doc tests (`cargo test -p sockeye-embedded --features deflate --doc`).
+#[cfg(all(doctest, feature = "deflate"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use sockeye_core;
 pub use sockeye_core::handshake::{Accept, ClientRequest, Reject, Request};

@@ -47,6 +47,9 @@ use crate::clock::Clock;
 use crate::error::{transport_error, Error};
 use crate::timer::{race, Raced};
 
+#[cfg(feature = "deflate")]
+mod inflate;
+
 /// The smallest `tx` buffer: one control frame (a masked header and 125 bytes of payload).
 pub const MIN_TX_BUFFER: usize = MAX_CONTROL_FRAME_LEN;
 
@@ -97,6 +100,9 @@ pub struct WebSocket<'b, T, C> {
     tx_end: usize,
     /// Something was written since the transport was last flushed.
     unflushed: bool,
+    /// permessage-deflate, when the handshake agreed on it ([`with_inflater`](Self::with_inflater)).
+    #[cfg(feature = "deflate")]
+    inflate: Option<inflate::Receiving<'b>>,
 }
 
 impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
@@ -131,6 +137,8 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
             tx_pos: 0,
             tx_end: 0,
             unflushed: false,
+            #[cfg(feature = "deflate")]
+            inflate: None,
         }
     }
 
@@ -172,6 +180,18 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
     pub async fn receive(&mut self) -> Result<Message<'_>, Error> {
         loop {
             let (chunk, range) = self.next::<Messages>().await?;
+            #[cfg(feature = "deflate")]
+            if chunk.rsv & sockeye_core::frame::RSV1 != 0 && self.inflate.is_some() {
+                match self.assemble_inflated(&chunk, range) {
+                    inflate::Assembled::Window(r) => {
+                        return Ok(message(chunk.kind, self.inflated(r)))
+                    }
+                    inflate::Assembled::Message(r) => {
+                        return Ok(message(chunk.kind, self.assembled(r)))
+                    }
+                    inflate::Assembled::NotYet => continue,
+                }
+            }
             if self.discarding {
                 self.discarding = !chunk.last;
                 continue;
@@ -248,7 +268,7 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
         let (event, range) = self.next::<Events>().await?;
         Ok(match event {
             Event::Data(chunk) => Event::Data(DataChunk {
-                payload: &self.rx[range],
+                payload: self.payload(chunk.rsv, range),
                 ..chunk
             }),
             other => other,
@@ -261,7 +281,7 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
         loop {
             self.transmit().await;
             self.check_open()?;
-            if self.rx_pos < self.rx_end {
+            if self.has_input() {
                 if let Some(kept) = self.read_event::<K>() {
                     return Ok(kept);
                 }
@@ -288,6 +308,10 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
     /// of the caller's whole async state machine, which stays on the stack while it waits.
     #[inline(never)]
     fn read_event<K: Keep>(&mut self) -> Option<(K::Out, Range<usize>)> {
+        #[cfg(feature = "deflate")]
+        if self.inflating() {
+            return self.inflate_step::<K>();
+        }
         let base = self.rx.as_ptr() as usize;
         let read = self
             .conn
@@ -302,7 +326,42 @@ impl<'b, T: Read + Write, C: Clock> WebSocket<'b, T, C> {
             }
             _ => 0..0,
         };
+        #[cfg(feature = "deflate")]
+        let event = match event {
+            Event::Data(chunk) if chunk.rsv != 0 => {
+                let chunk = DataChunk {
+                    payload: &[],
+                    ..chunk
+                };
+                match self.take_chunk::<K>(&chunk, range.clone()) {
+                    Some(inflated) => return inflated,
+                    None => Event::Data(chunk),
+                }
+            }
+            other => other,
+        };
         K::keep(event).map(|out| (out, range))
+    }
+
+    /// Received bytes the engine has not consumed yet, or (permessage-deflate) a compressed
+    /// chunk still being inflated, whose input must stay where it is in `rx`.
+    #[inline(always)]
+    fn has_input(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        if self.inflating() {
+            return true;
+        }
+        self.rx_pos < self.rx_end
+    }
+
+    /// A data chunk's payload: in `rx`, or in the inflate window when it was compressed.
+    #[inline(always)]
+    fn payload(&self, _rsv: u8, range: Range<usize>) -> &[u8] {
+        #[cfg(feature = "deflate")]
+        if _rsv & sockeye_core::frame::RSV1 != 0 && self.inflate.is_some() {
+            return self.inflated(range);
+        }
+        &self.rx[range]
     }
 
     /// Reads from the transport into `rx[rx_end..]`, running the timers meanwhile; the end of
@@ -547,6 +606,16 @@ impl Keep for Events {
             Event::Pong(p) => Event::Pong(p),
             Event::Close(c) => Event::Close(c),
         })
+    }
+}
+
+/// A whole message's bytes as a [`Message`]: text was validated (after inflation, for a
+/// compressed one); the check only satisfies the type.
+#[cfg(feature = "deflate")]
+fn message(kind: MessageKind, payload: &[u8]) -> Message<'_> {
+    match kind {
+        MessageKind::Text => Message::Text(core::str::from_utf8(payload).unwrap_or("")),
+        MessageKind::Binary => Message::Binary(payload),
     }
 }
 
