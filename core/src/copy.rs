@@ -41,6 +41,7 @@ pub(crate) fn extend(buf: &mut Vec<u8>, src: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn copies_and_extends_every_length_exactly() {
@@ -49,10 +50,13 @@ mod tests {
             let mut dst = std::vec![0u8; len];
             copy(&mut dst, &src[..len]);
             assert_eq!(dst, &src[..len]);
-            let mut buf = std::vec![9u8; 3];
-            extend(&mut buf, &src[..len]);
-            assert_eq!(&buf[..3], &[9, 9, 9]);
-            assert_eq!(&buf[3..], &src[..len]);
+            #[cfg(feature = "alloc")]
+            {
+                let mut buf = std::vec![9u8; 3];
+                extend(&mut buf, &src[..len]);
+                assert_eq!(&buf[..3], &[9, 9, 9]);
+                assert_eq!(&buf[3..], &src[..len]);
+            }
         }
     }
 }
