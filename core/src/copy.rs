@@ -8,7 +8,9 @@
 //! receive path cost twice the whole kernel round trip for 64 KiB messages. Below the
 //! threshold memcpy uses vector loads and stores at full speed on every CPU, and pieces of
 //! 2 KiB stay below it on every x86-64 (the smallest threshold, for 16-byte vectors, is
-//! 2 KiB); one call per 2 KiB costs nothing measurable, and other targets lose nothing.
+//! 2 KiB); one call per 2 KiB costs nothing measurable. Only x86-64 with `std` (a hosted
+//! libc) copies in pieces: elsewhere — microcontrollers above all — a copy is one call, and
+//! no flash is spent on the loop.
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
@@ -16,10 +18,13 @@ use alloc::vec::Vec;
 /// The largest piece copied at once.
 pub(crate) const PIECE: usize = 2048;
 
+/// Whether copies go in pieces: on x86-64 with a hosted libc.
+const PIECEWISE: bool = cfg!(all(feature = "std", target_arch = "x86_64"));
+
 /// Copies `src` into `dst`, which has the same length.
 #[inline]
 pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
-    if src.len() <= PIECE {
+    if !PIECEWISE || src.len() <= PIECE {
         dst.copy_from_slice(src);
         return;
     }
@@ -32,6 +37,10 @@ pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
 #[cfg(feature = "alloc")]
 #[inline]
 pub(crate) fn extend(buf: &mut Vec<u8>, src: &[u8]) {
+    if !PIECEWISE {
+        buf.extend_from_slice(src);
+        return;
+    }
     buf.reserve(src.len());
     for piece in src.chunks(PIECE) {
         buf.extend_from_slice(piece);

@@ -53,6 +53,7 @@ impl Connection {
     /// message goes out without being copied. Returns the header's length. Checks like
     /// [`encode`](Self::encode); the caller guarantees that a text payload is UTF-8 (it comes
     /// from a `String`).
+    #[cfg(feature = "alloc")]
     pub(crate) fn encode_header_for(
         &mut self,
         kind: MessageKind,
