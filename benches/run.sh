@@ -9,6 +9,9 @@
 #   benches/run.sh scale            the idle-connections scale bench (~2 min, not in the
 #                                   default list: two processes of N sockets each, unpinned;
 #                                   writes bench-tables/scale.md)
+#   benches/run.sh mask decode encode echo scale handshake deflate
+#                                   every bench benches/README.md quotes, in one run (~30 min;
+#                                   deflate needs the peers of tests/peers/setup.sh)
 #
 # Knobs: SOCKEYE_BENCH_CPU (1), SOCKEYE_BENCH_ROUNDS (9), SOCKEYE_BENCH_MS (40), and for the
 # echo matrix SOCKEYE_ECHO_SIZES, _CONNS, _WINDOWS, _REPEATS (3), _SECS (1.5), _SERVERS; for
