@@ -587,7 +587,8 @@ impl Session {
 
     /// Encodes a [`Message`]: text, binary, ping and pong like [`send`](Self::send); a
     /// [`Message::Close`] starts the closing handshake like [`close`](Self::close) with its
-    /// code and reason (1000 if it has no code, which cannot be sent).
+    /// code and reason (1000 if it has no code, which cannot be sent). Only a Close uses
+    /// `now` (its close timer starts then): drivers may skip reading the clock for data.
     pub fn send_message(&mut self, message: &Message, now: Instant) -> Result<(), SendError> {
         match message {
             Message::Text(s) => self.send(Frame::Text(s)),
