@@ -516,16 +516,11 @@ impl<S: Transport> WebSocket<S> {
         encode(&mut self.session).map_err(|e| self.send_error(e))
     }
 
-    /// Queues a [`Message`], a large payload without copying it ([`Session::send_owned`]).
-    /// Only a Close reads the clock (it starts the close timer): a data message does not use
-    /// the time, and a clock read per message is measurable at small sizes.
+    /// Queues a [`Message`], a large payload without copying it ([`Session::send_owned`]);
+    /// the clock is read only for a Close.
     fn queue_message(&mut self, message: Message) -> Result<(), Error> {
-        let now = match message {
-            Message::Close(_) => self.clock.now(),
-            // Unused for data; the engine's last inbound time is a real, recent instant.
-            _ => self.session.connection().last_inbound(),
-        };
-        self.queue(|session| session.send_owned(message, now))
+        let clock = self.clock;
+        self.queue(|session| session.send_owned(message, || clock.now()))
     }
 
     /// Writes out a Pong or Close reply the engine owes the peer (and the data queued before

@@ -351,16 +351,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Encodes a [`Message`], a large payload without copying it
-    /// ([`Session::send_owned`]). Only a Close reads the clock (it starts the close timer):
-    /// a data message does not use the time, and a clock read per message is measurable at
-    /// small sizes (`benches/README.md`, echo).
+    /// ([`Session::send_owned`]); the clock is read only for a Close.
     pub(crate) fn encode_message(&mut self, message: Message) -> Result<(), Error> {
-        let now = match message {
-            Message::Close(_) => self.now(),
-            // Unused for data; the engine's last inbound time is a real, recent instant.
-            _ => self.session.connection().last_inbound(),
-        };
-        self.encode(|session| session.send_owned(message, now))
+        let origin = self.origin;
+        self.encode(|session| {
+            session.send_owned(message, || Instant::from_duration(origin.elapsed()))
+        })
     }
 
     // ------------------------------------------------------------------ reading

@@ -570,11 +570,18 @@ impl Session {
     /// copied into the write buffer (a client masks it in place), so that echoing a message
     /// just received copies it no more. With permessage-deflate, a message to be compressed
     /// goes the usual way.
-    pub fn send_owned(&mut self, message: Message, now: Instant) -> Result<(), SendError> {
+    ///
+    /// `now` is called only for a [`Message::Close`] (its close timer starts then): a driver
+    /// reads no clock to send data.
+    pub fn send_owned(
+        &mut self,
+        message: Message,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<(), SendError> {
         let (kind, owned) = match message {
             Message::Text(s) if s.len() >= OWNED_SEND_MIN => (MessageKind::Text, s.into_bytes()),
             Message::Binary(b) if b.len() >= OWNED_SEND_MIN => (MessageKind::Binary, b),
-            other => return self.send_message(&other, now),
+            other => return self.send_any(&other, now),
         };
         #[cfg(feature = "deflate")]
         if let Some(d) = &self.deflate {
@@ -587,9 +594,17 @@ impl Session {
 
     /// Encodes a [`Message`]: text, binary, ping and pong like [`send`](Self::send); a
     /// [`Message::Close`] starts the closing handshake like [`close`](Self::close) with its
-    /// code and reason (1000 if it has no code, which cannot be sent). Only a Close uses
-    /// `now` (its close timer starts then): drivers may skip reading the clock for data.
+    /// code and reason (1000 if it has no code, which cannot be sent) at `now`.
     pub fn send_message(&mut self, message: &Message, now: Instant) -> Result<(), SendError> {
+        self.send_any(message, || now)
+    }
+
+    /// [`send_message`](Self::send_message), asking for the time only for a Close.
+    fn send_any(
+        &mut self,
+        message: &Message,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<(), SendError> {
         match message {
             Message::Text(s) => self.send(Frame::Text(s)),
             Message::Binary(b) => self.send(Frame::Binary(b)),
@@ -598,7 +613,7 @@ impl Session {
             Message::Close(frame) => self.close(
                 frame.code().unwrap_or(CloseCode::NORMAL),
                 frame.reason(),
-                now,
+                now(),
             ),
         }
     }

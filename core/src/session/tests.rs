@@ -669,7 +669,7 @@ proptest! {
             let mut got = Vec::new();
             for (i, m) in sent.iter().enumerate() {
                 if owned[i] {
-                    from.send_owned(m.clone(), t(0)).unwrap();
+                    from.send_owned(m.clone(), || t(0)).unwrap();
                 } else {
                     from.send_message(m, t(0)).unwrap();
                 }
@@ -700,15 +700,16 @@ fn a_large_owned_message_goes_out_from_its_own_buffer_in_order() {
         let big = |n: usize, seed: u8| -> Vec<u8> { (0..n).map(|i| (i as u8) ^ seed).collect() };
         // Client (masks the owned payload in place), then a small message, a Ping and a
         // second large one queued behind a large one not written yet: order is kept.
-        c.send_owned(Message::Binary(big(70_000, 1)), t(0)).unwrap();
+        c.send_owned(Message::Binary(big(70_000, 1)), || t(0))
+            .unwrap();
         assert_eq!(
             c.pending_write_parts().1.len(),
             70_000,
             "payload not copied"
         );
         assert_eq!(c.pending_write_len(), 70_000 + 14);
-        c.send_owned(text("between"), t(0)).unwrap();
-        c.send_owned(Message::Text("é".repeat(20_000)), t(0))
+        c.send_owned(text("between"), || t(0)).unwrap();
+        c.send_owned(Message::Text("é".repeat(20_000)), || t(0))
             .unwrap();
         let expected = std::vec![
             Message::Binary(big(70_000, 1)),
@@ -719,7 +720,8 @@ fn a_large_owned_message_goes_out_from_its_own_buffer_in_order() {
         assert_eq!(c.pending_write_len(), 0);
         // Server: echoes them back the same way; part of the payload written, then a Pong
         // owed to the peer's Ping queues after it.
-        s.send_owned(Message::Binary(big(50_000, 2)), t(1)).unwrap();
+        s.send_owned(Message::Binary(big(50_000, 2)), || t(1))
+            .unwrap();
         let header = s.pending_write_parts().0.len();
         assert_eq!(header, 4);
         let mut wire = Vec::new();
@@ -743,9 +745,9 @@ fn a_large_owned_message_goes_out_from_its_own_buffer_in_order() {
 #[test]
 fn a_vectored_write_may_end_anywhere_in_the_two_parts() {
     let (mut c, mut s) = pair(SessionConfig::default());
-    s.send_owned(Message::Binary(std::vec![7; 20_000]), t(0))
+    s.send_owned(Message::Binary(std::vec![7; 20_000]), || t(0))
         .unwrap();
-    s.send_owned(Message::Binary(std::vec![8; 30_000]), t(0))
+    s.send_owned(Message::Binary(std::vec![8; 30_000]), || t(0))
         .unwrap();
     let total = s.pending_write_len();
     assert_eq!(total, 4 + 20_000 + 4 + 30_000);
@@ -783,8 +785,26 @@ fn an_owned_message_is_refused_like_any_other_once_closing() {
     c.close(CloseCode::NORMAL, "", t(0)).unwrap();
     let before = c.pending_write_len();
     assert_eq!(
-        c.send_owned(Message::Binary(std::vec![0; 40_000]), t(0)),
+        c.send_owned(Message::Binary(std::vec![0; 40_000]), || t(0)),
         Err(SendError::Closing)
     );
     assert_eq!(c.pending_write_len(), before);
+}
+
+#[test]
+fn send_owned_asks_for_the_time_only_for_a_close() {
+    let (mut c, _s) = pair(SessionConfig::default());
+    let no_clock = || -> Instant { panic!("a data message read the clock") };
+    c.send_owned(text("small"), no_clock).unwrap();
+    c.send_owned(Message::Binary(std::vec![1; 20_000]), no_clock)
+        .unwrap();
+    c.send_owned(Message::Ping(std::vec![1]), no_clock).unwrap();
+    let mut asked = false;
+    let close = crate::CloseFrame::new(CloseCode::NORMAL, "").unwrap();
+    c.send_owned(Message::Close(close), || {
+        asked = true;
+        t(5)
+    })
+    .unwrap();
+    assert!(asked);
 }
