@@ -74,6 +74,8 @@ impl MessageAssembler {
             return None;
         }
         if self.buf.is_empty() {
+            // A one-chunk message gets an exact-size buffer, not one with a capacity left over
+            // from an earlier, larger message.
             self.buf = Vec::with_capacity(chunk.payload.len());
         }
         crate::copy::extend(&mut self.buf, chunk.payload);
